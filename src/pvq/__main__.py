@@ -1,0 +1,3 @@
+from pvq.cli import main
+
+main()

@@ -1,0 +1,3 @@
+"""pvq.data (see DESIGN.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pvq.layerwise (see DESIGN.md)."""
+
+__all__: list[str] = []

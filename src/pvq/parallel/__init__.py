@@ -1,0 +1,3 @@
+"""pvq.parallel (see DESIGN.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pvq.report (see DESIGN.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pvq.tensors (see DESIGN.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pvq.theory (see DESIGN.md)."""
+
+__all__: list[str] = []

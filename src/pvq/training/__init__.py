@@ -1,0 +1,3 @@
+"""pvq.training (see DESIGN.md)."""
+
+__all__: list[str] = []
