@@ -1,17 +1,53 @@
-"""`pvq reproduce` (not built yet: issues 3-7)."""
+"""`pvq reproduce NAME|all`: regenerate a paper figure/table from the experiments registry."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import typer
 
-from pvq.cli._common import not_built
+from pvq import experiments
+from pvq._io import atomic_write_text, to_jsonable
+from pvq._progress import enable_progress
+from pvq.cli._common import print_json_rows
+from pvq.errors import PvqInputError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "reproduce",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        help="Not built yet (issues 3-7).",
-    )
-    def _cmd(ctx: typer.Context) -> None:
-        not_built("reproduce", "issues 3-7")
+    @app.command("reproduce")
+    def reproduce(
+        name: str = typer.Argument(..., help="fig1|fig2|fig6|fig3|table2|fig4|table1|fig5|fig8|all"),
+        preset: str = typer.Option("smoke", help="smoke (seconds) | cpu (this machine) | gpu (needs --device cuda)"),
+        out: Path = typer.Option(Path("pvq-reproduce"), help="output folder"),
+        seed: int = typer.Option(0, help="random seed"),
+        device: str = typer.Option("cpu", help="cpu | cuda"),
+        json_out: bool = typer.Option(False, "--json", help="print the rows as JSON on stdout"),
+    ) -> None:
+        """Regenerate a figure or table of the paper into OUT/NAME/ (rows JSON, figures PNG+SVG)."""
+        try:
+            cfg = experiments.ReproduceConfig(preset=preset, out=out, seed=seed, device=device)
+        except ValueError as exc:
+            raise PvqInputError(f"pvq reproduce: {exc}") from None
+        known = experiments.names()
+        todo = known if name == "all" else [name]
+        for n in todo:
+            if n not in known:
+                raise PvqInputError(f"pvq reproduce: unknown figure/table '{n}'; known: {', '.join(known) or 'none yet'}")
+        enable_progress(not json_out)
+        all_rows = []
+        for n in todo:
+            sub = out / n
+            result = experiments.get(n)(cfg)
+            sub.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(sub / "result.json", json.dumps(to_jsonable(result.to_json()), indent=1))
+            atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))
+            paths = result.plot(sub)
+            all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
+            if not json_out:
+                print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
+                for p in paths:
+                    print(f"  {p}", file=sys.stderr)
+        if json_out:
+            print_json_rows(all_rows)

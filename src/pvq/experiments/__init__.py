@@ -11,7 +11,9 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["register", "get", "names"]
+from pvq.experiments._base import PRESETS, ReproduceConfig, Result, SimpleResult
+
+__all__ = ["register", "get", "names", "ReproduceConfig", "Result", "SimpleResult", "PRESETS"]
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _LOADED = False
@@ -32,6 +34,8 @@ def _discover() -> None:
     if _LOADED:
         return
     for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
         importlib.import_module(f"{__name__}.{info.name}")
     _LOADED = True
 
