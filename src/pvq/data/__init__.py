@@ -1,3 +1,31 @@
-"""pvq.data (see DESIGN.md)."""
+"""Datasets that install offline: Fashion-MNIST, calibration photos, text for perplexity, a user's files."""
 
-__all__: list[str] = []
+from pvq.data._fashion_mnist import DEFAULT_FASHION_MNIST_ROOT, FASHION_MNIST_CLASSES, fashion_mnist, read_idx
+from pvq.data._images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    image_folder,
+    imagenet_normalize,
+    imagenet_preprocess,
+    load_image,
+    sample_photo_crops,
+    sample_photos,
+)
+from pvq.data._text import perplexity_text, text_file
+
+__all__ = [
+    "DEFAULT_FASHION_MNIST_ROOT",
+    "FASHION_MNIST_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "fashion_mnist",
+    "image_folder",
+    "imagenet_normalize",
+    "imagenet_preprocess",
+    "load_image",
+    "perplexity_text",
+    "read_idx",
+    "sample_photo_crops",
+    "sample_photos",
+    "text_file",
+]
