@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from pvq.errors import PvqInputError
 __all__ = ["WeightInfo", "WeightSet", "classify_weight", "from_module", "from_state_dict"]
 
 KINDS = ("conv", "linear", "embedding", "other")
+_EMBED_RE = re.compile(r"(^|[._])(\w*_)?(emb|embd|embed\w*)([._]|$)")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def classify_weight(name: str, shape: tuple[int, ...], module: nn.Module | None 
             return "linear"
         return "other"
     lname = name.lower()
-    if any(s in lname for s in ("embed", "wte", "wpe", "tok_embeddings", "token_embd")):
+    if len(shape) == 2 and (_EMBED_RE.search(lname) or any(s in lname for s in ("embed", "wte", "wpe"))):
         return "embedding"
     if len(shape) in (3, 4, 5):
         return "conv"
@@ -100,14 +102,20 @@ def _default_filter(info: WeightInfo) -> bool:
     return info.kind in ("conv", "linear") and len(info.shape) >= 2
 
 
-def from_module(module: nn.Module, source: str = "<module>", kinds: tuple[str, ...] = ("conv", "linear")) -> WeightSet:
+def from_module(
+    module: nn.Module, source: str = "<module>", kinds: tuple[str, ...] = ("conv", "linear")
+) -> WeightSet:
     """Every ``weight`` of the module's conv/linear layers (``kinds`` chooses), in module order."""
     infos: dict[str, WeightInfo] = {}
     params: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()  # tied weights (an LM head sharing the embedding) are listed once, first use
     for mod_name, mod in module.named_modules():
         w = getattr(mod, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.ndim < 2:
+        if not isinstance(w, torch.Tensor) or w.ndim < 2 or not w.is_floating_point():
             continue
+        if id(w) in seen:
+            continue
+        seen.add(id(w))
         name = f"{mod_name}.weight" if mod_name else "weight"
         kind = classify_weight(name, tuple(w.shape), mod)
         if kind not in kinds:
@@ -120,12 +128,19 @@ def from_module(module: nn.Module, source: str = "<module>", kinds: tuple[str, .
 
 
 def from_state_dict(
-    state: Mapping[str, torch.Tensor], source: str = "<state_dict>", kinds: tuple[str, ...] = ("conv", "linear")
+    state: Mapping[str, torch.Tensor],
+    source: str = "<state_dict>",
+    kinds: tuple[str, ...] = ("conv", "linear"),
 ) -> WeightSet:
-    """Conv/linear weights of a state dict, guessed by name and shape (``.weight`` tensors with ndim >= 2)."""
+    """Conv/linear weights of a state dict, guessed by name and shape (floating tensors with ndim >= 2).
+
+    ``kinds`` selects others: "embedding", and "other" (norms, biases, 1-D tensors included).
+    """
     infos: dict[str, WeightInfo] = {}
     for name, t in state.items():
-        if not isinstance(t, torch.Tensor) or t.ndim < 2 or not t.is_floating_point():
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            continue
+        if t.ndim < 2 and "other" not in kinds:
             continue
         kind = classify_weight(name, tuple(t.shape))
         if kind not in kinds:

@@ -1,0 +1,85 @@
+"""Weight sets from ONNX files: the graph initializers, with the layer kind taken from the consuming node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pvq.errors import PvqInputError
+from pvq.models._weightset import WeightInfo, WeightSet
+
+__all__ = ["load_onnx"]
+
+_KIND_OF_OP = {"Conv": "conv", "ConvTranspose": "conv", "QLinearConv": "conv", "Gemm": "linear",
+               "MatMul": "linear", "Gather": "embedding"}  # fmt: skip
+
+
+def load_onnx(path: Path, kinds: tuple[str, ...]) -> WeightSet:
+    """Float initializers of an ONNX model.
+
+    Conv/ConvTranspose weights are conv; Gemm and MatMul weights are linear and are returned as
+    (out_features, in_features), transposing MatMul and ``transB=0`` Gemm weights (ONNX stores them
+    (in, out)); a Gather'ed table is an embedding.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise PvqInputError(f"{path}: reading ONNX needs the 'onnx' package (pip install onnx)") from None
+    try:
+        model = onnx.load(str(path), load_external_data=True)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ValueError... all mean a bad file
+        raise PvqInputError(f"{path}: corrupt or not an ONNX file ({type(exc).__name__})") from None
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    if not inits and not graph.node:
+        raise PvqInputError(f"{path}: empty or not an ONNX model (no graph)")
+    kind_of: dict[str, str] = {}
+    transpose: set[str] = set()
+    for node in graph.node:
+        kind = _KIND_OF_OP.get(node.op_type)
+        if kind is None:
+            continue
+        if node.op_type == "Gather":
+            w_inputs = node.input[:1]
+        elif node.op_type == "MatMul":
+            w_inputs = [i for i in node.input if i in inits][:1]
+        elif node.op_type == "QLinearConv":
+            w_inputs = node.input[3:4]
+        else:
+            w_inputs = node.input[1:2]
+        for name in w_inputs:
+            if name in inits and name not in kind_of:
+                kind_of[name] = kind
+                trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+                if node.op_type == "MatMul" or (node.op_type == "Gemm" and trans_b == 0):
+                    transpose.add(name)
+    infos: dict[str, WeightInfo] = {}
+    for name, t in inits.items():
+        if t.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                               onnx.TensorProto.BFLOAT16):  # fmt: skip
+            continue
+        shape = tuple(int(d) for d in t.dims)
+        kind = kind_of.get(name, "other")
+        if kind in ("conv", "linear", "embedding") and len(shape) < 2:
+            kind = "other"
+        if kind not in kinds or (len(shape) < 2 and "other" not in kinds):
+            continue
+        note = "transposed from ONNX (in, out) to (out, in)" if name in transpose and len(shape) == 2 else ""
+        if note:
+            shape = shape[::-1]
+        infos[name] = WeightInfo(
+            name, kind, shape, onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name, note
+        )
+    if not infos:
+        raise PvqInputError(f"{path}: no {'/'.join(kinds)} weights found")
+
+    def loader(name: str) -> torch.Tensor:
+        arr = np.asarray(numpy_helper.to_array(inits[name]), dtype=np.float32)
+        if infos[name].note:
+            arr = arr.T
+        return torch.from_numpy(np.array(arr, dtype=np.float32, order="C"))
+
+    return WeightSet(infos, loader, str(path))

@@ -1,0 +1,81 @@
+"""``load_weights``: one entry point from any model source to a WeightSet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pvq.errors import PvqInputError
+from pvq.models._weightset import KINDS, WeightSet, from_module, from_state_dict
+
+__all__ = ["load_weights", "WEIGHT_FILE_SUFFIXES"]
+
+WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx", ".gguf")
+
+
+def load_weights(
+    source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor],
+    kinds: tuple[str, ...] = ("conv", "linear"),
+) -> WeightSet:
+    """Load the weight set of a model: name -> float32 tensor with its layer kind.
+
+    ``source`` is a bundled model name (``list_bundled()``: "mobilenet_v2", "efficientnet_lite0",
+    "minilm", "smollm2"), a file (``.pt/.pth/.bin/.ckpt`` state dict loaded with
+    ``weights_only=True``; ``.safetensors``, read lazily; ``.onnx`` initializers; ``.gguf``,
+    dequantized), a Hugging Face model folder, an ``nn.Module`` or a mapping name -> tensor.
+    ``kinds`` selects layer kinds among conv, linear, embedding, other (default: conv and linear
+    weights with ndim >= 2). Bad input raises PvqInputError with a one-line message naming it.
+    """
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if k not in KINDS]
+    if not kinds or bad:
+        raise PvqInputError(f"kinds: must be a non-empty subset of {KINDS}, got {kinds}")
+    if isinstance(source, nn.Module):
+        return from_module(source, source=type(source).__name__, kinds=kinds)
+    if isinstance(source, Mapping):
+        return from_state_dict(source, source="<state_dict>", kinds=kinds)
+    if not isinstance(source, (str, os.PathLike)):
+        raise PvqInputError(
+            f"source: expected a path, bundled model name, nn.Module or mapping, got {type(source).__name__}"
+        )
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if not path.exists():
+        from pvq.models._registry import bundled_names, load_bundled_weights
+
+        if text in bundled_names():
+            return load_bundled_weights(text, kinds)
+        hint = "" if path.suffix else f" (and not a bundled model: {', '.join(bundled_names())})"
+        raise PvqInputError(f"{path}: file not found{hint}")
+    if path.is_dir():
+        from pvq.models._files import load_hf_folder
+
+        return load_hf_folder(path, kinds)
+    if not os.access(path, os.R_OK):
+        raise PvqInputError(f"{path}: file is not readable (permission denied)")
+    if path.stat().st_size == 0:
+        raise PvqInputError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth", ".bin", ".ckpt"):
+        from pvq.models._files import load_torch_file
+
+        return load_torch_file(path, kinds)
+    if suffix == ".safetensors":
+        from pvq.models._files import load_safetensors
+
+        return load_safetensors(path, kinds)
+    if suffix == ".onnx":
+        from pvq.models._onnx import load_onnx
+
+        return load_onnx(path, kinds)
+    if suffix == ".gguf":
+        from pvq.models._gguf import load_gguf
+
+        return load_gguf(path, kinds)
+    raise PvqInputError(
+        f"{path}: unknown model format '{suffix or '(no extension)'}' (use one of {', '.join(WEIGHT_FILE_SUFFIXES)} or a Hugging Face folder)"
+    )
