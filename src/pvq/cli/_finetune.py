@@ -1,17 +1,191 @@
-"""`pvq finetune` (not built yet: issue 5)."""
+"""`pvq finetune SOURCE --method quant|prune|both --bits B`: compress a model with fine-tuning, report accuracy."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+
 import typer
 
-from pvq.cli._common import not_built
+from pvq.errors import PvqInputError
+
+_SMALL = "small_resnet"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "finetune",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        help="Not built yet (issue 5).",
-    )
-    def _cmd(ctx: typer.Context) -> None:
-        not_built("finetune", "issue 5")
+    @app.command("finetune")
+    def finetune_cmd(
+        source: str = typer.Argument(
+            _SMALL,
+            help="small_resnet (pvq's Fashion-MNIST ResNet, trained once and cached) | a state-dict file "
+            "(.pt/.pth) of that SmallResNet | a bundled ImageNet CNN (mobilenet_v2, efficientnet_lite0) "
+            "transferred to the data first",
+        ),
+        method: str = typer.Option(..., help="quant (LSQ QAT) | prune (gradual magnitude) | both | none"),
+        bits: int = typer.Option(..., help="bit-width; pruning alone uses sparsity 1 - bits/16"),
+        epochs: int = typer.Option(4, help="fine-tuning epochs"),
+        lr: float = typer.Option(0.01, help="learning rate of the weights (SGD, cosine decay)"),
+        sparsity: float = typer.Option(None, help="pruning sparsity (default 1 - bits/16; for --method both)"),
+        schedule: str = typer.Option("gradual", help="gradual (Zhu & Gupta, 75 % ramp) | oneshot | iterative"),
+        data: str = typer.Option("fashion-mnist", help="fashion-mnist | an image folder (one subfolder per class)"),
+        data_root: str = typer.Option("", help="folder with the Fashion-MNIST IDX files (default: the system one)"),
+        train_size: int = typer.Option(4096, help="fine-tuning subset size (0: all)"),
+        val_size: int = typer.Option(5000, help="held-out validation examples from the training data"),
+        test_size: int = typer.Option(0, help="test examples evaluated (0: the whole test split)"),
+        batch_size: int = typer.Option(128, help="batch size"),
+        size: int = typer.Option(64, help="input size for bundled ImageNet CNNs"),
+        device: str = typer.Option("cpu", help="cpu | cuda"),
+        threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+        seed: int = typer.Option(0, help="random seed"),
+        out_dir: str = typer.Option("pvq-finetune", "--out", help="output folder (checkpoints, rows, integer export)"),
+        resume: bool = typer.Option(False, "--resume", help="continue from OUT's last epoch checkpoint"),
+        json_out: bool = typer.Option(False, "--json", help="print the result rows as JSON on stdout"),
+    ) -> None:
+        """Fine-tune SOURCE with QAT, gradual pruning or both; test accuracy, checkpoints per epoch."""
+        import torch
+
+        out = Path(out_dir)
+        from pvq._io import append_jsonl, atomic_write_text
+        from pvq._progress import enable_progress
+        from pvq.cli._common import print_json_rows
+        from pvq.training import (
+            FinetuneConfig,
+            evaluate_accuracy,
+            export_quantized,
+            finetune,
+            fixed_subset,
+            init_distributed,
+        )
+
+        try:
+            cfg = FinetuneConfig(method=method, bits=bits, epochs=epochs, lr=lr, sparsity=sparsity,
+                                 schedule=schedule, batch_size=batch_size, seed=seed, device=device)
+        except ValueError as exc:
+            raise PvqInputError(f"pvq finetune: {exc}") from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise PvqInputError("--device cuda: no CUDA device available")
+        if train_size < 0 or val_size < 1 or test_size < 0:
+            raise PvqInputError("--train-size and --test-size must be >= 0 and --val-size >= 1")
+        if threads:
+            torch.set_num_threads(threads)
+        dist = init_distributed(device)
+        if dist.world > 1 and device.startswith("cuda"):
+            cfg = FinetuneConfig(**{**cfg.to_json(), "device": f"cuda:{dist.local_rank}"})
+        torch.manual_seed(seed)
+        enable_progress(not json_out and dist.rank == 0)
+        t0 = time.perf_counter()
+        model, train, val, test, origin = _load(source, data, data_root or None, train_size or None, val_size, size,
+                                                seed, cfg.device)
+        test = fixed_subset(test, test_size or None, seed=seed + 2)
+        orig_acc = evaluate_accuracy(model, test, device=cfg.device)
+        res = finetune(model, train, cfg, checkpoint_dir=out / "checkpoint", resume=resume)
+        if dist.rank != 0:
+            return
+        val_acc = evaluate_accuracy(res.model, val, device=cfg.device)
+        test_acc = evaluate_accuracy(res.model, test, device=cfg.device)
+        base = {"model": origin["model"], "epochs": epochs, "metric": "accuracy", "split": "test"}
+        rows = [
+            {**base, "method": "none", "bits": 32, "sparsity": 0.0, "epochs": 0, "value": orig_acc},
+            {**base, "method": method, "bits": bits, "sparsity": res.sparsity, "value": test_acc,
+             "val_accuracy": val_acc, "lr": lr, "step_seconds": res.step_seconds},
+        ]
+        out.mkdir(parents=True, exist_ok=True)
+        append_jsonl(out / "finetune.jsonl", rows)
+        atomic_write_text(out / "config.json", json.dumps({"source": source, "data": data, "origin": origin,
+                                                           "finetune": cfg.to_json(), "history": res.history,
+                                                           "seconds": time.perf_counter() - t0}, indent=1))
+        torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, out / "model_state.pt")
+        if method in ("quant", "both"):
+            torch.save(export_quantized(res.model), out / "quantized.pt")
+        if json_out:
+            print_json_rows(rows)
+        else:
+            print(f"{origin['model']}: uncompressed {orig_acc:.2f} %, {method} {bits} bits "
+                  f"(sparsity {res.sparsity:.3f}) {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+
+
+def _load(source, data, data_root, train_size, val_size, size, seed, device):  # noqa: ANN001, ANN202
+    """(model, train subset, val, test, origin info) for SOURCE on DATA."""
+    import torch
+
+    from pvq.training import fixed_subset, train_val_split
+
+    from_file = _small_resnet_from_file(Path(source)) if source.endswith((".pt", ".pth")) else None
+    if data == "fashion-mnist":
+        from pvq.data import fashion_mnist
+
+        full, test = fashion_mnist("train", root=data_root), fashion_mnist("test", root=data_root)
+    else:
+        from pvq.data import image_folder
+
+        ds = image_folder(data, size=size if source != _SMALL else 28, normalize=False)
+        if len(ds) < 3:
+            raise PvqInputError(f"--data {data}: need at least 3 images")
+        n_test = max(1, len(ds) // 10)
+        full, test = train_val_split(ds, n_test, seed=seed + 11)
+        val_size = min(val_size, max(1, len(full) // 10))
+    if len(full) <= val_size:
+        raise PvqInputError(f"--val-size {val_size}: the training data has only {len(full)} examples")
+    labels = full.tensors[1] if hasattr(full, "tensors") else torch.tensor([int(y) for _, y in full])
+    num_classes = int(labels.max()) + 1
+    train_all, val = train_val_split(full, val_size, seed=seed)
+    train = fixed_subset(train_all, train_size, seed=seed + 3)
+    if source == _SMALL:
+        from pvq.training import PretrainConfig, pretrain_small_resnet
+
+        if data != "fashion-mnist":
+            raise PvqInputError("small_resnet is pretrained on Fashion-MNIST only; pass a bundled CNN for --data DIR")
+        # the table1 cpu preset's pretraining (same data tag, so the cached model is shared)
+        pcfg = PretrainConfig(widths=(16, 32, 64), epochs=3, seed=seed)
+        model, info = pretrain_small_resnet(train_all, val, pcfg, data_tag=f"fmnist:val{val_size}:seed{seed}:n{len(train_all)}",
+                                            device=device)
+        return model, train, val, test, {"model": "small_resnet_fmnist", **info}
+    if from_file is not None:
+        return from_file.to(device), train, val, test, {"model": Path(source).stem, "path": source}
+    try:
+        from pvq.models import create_model
+    except ImportError:
+        raise PvqInputError(f"{source}: bundled models are not available in this build") from None
+    from pvq.training._transfer import transfer_train
+
+    try:
+        base = create_model(source, pretrained=True)
+    except (KeyError, ValueError) as exc:
+        raise PvqInputError(f"{source}: unknown model ({exc})") from None
+    model, info = transfer_train(base, train, val, num_classes=num_classes, size=size, epochs=1, seed=seed,
+                                 device=device)
+    return model, train, val, test, {"model": f"{source}_transfer", **info}
+
+
+def _small_resnet_from_file(path: Path):  # noqa: ANN202
+    """A SmallResNet from its state dict; widths/blocks inferred from the keys."""
+    import torch
+
+    from pvq.models._small_resnet import SmallResNet
+
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PvqInputError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
+        raise PvqInputError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
+    if not isinstance(sd, dict) or "conv1.weight" not in sd:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (no 'conv1.weight')")
+    widths, blocks = [], 0
+    i = 0
+    while f"layers.{i}.0.conv1.weight" in sd:
+        widths.append(int(sd[f"layers.{i}.0.conv1.weight"].shape[0]))
+        i += 1
+    while f"layers.0.{blocks}.conv1.weight" in sd:
+        blocks += 1
+    if not widths:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (no layers)")
+    model = SmallResNet(widths, blocks, num_classes=int(sd["fc.weight"].shape[0]),
+                        in_channels=int(sd["conv1.weight"].shape[1]))
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise PvqInputError(f"{path}: state dict does not fit a SmallResNet ({str(exc).splitlines()[0]})") from None
+    return model.eval()

@@ -1,0 +1,296 @@
+"""The fine-tune loop: LSQ QAT, gradual magnitude pruning, or both, with equal epochs.
+
+Recipe (paper §5, App. G): the model's weights are trained by SGD (or Adam) with the method's learning
+rate; for QAT the per-tensor LSQ scales have their own Adam optimizer (1e-5); for pruning the masks
+follow a sparsity schedule (gradual over the first 75 % of the steps, then fixed). BN stays unfolded;
+its statistics are re-estimated on training batches after training. Optionally, after every epoch
+(and before the first), layer activations on a fixed batch are compared with the original model's
+(SNR, linear CKA; App. I). A checkpoint is written after every epoch; ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from pvq._io import atomic_write_text
+from pvq._progress import progress
+from pvq.training._bn import reestimate_bn
+from pvq.training._data import dataset_len, iterate_batches
+from pvq.training._ddp import DistInfo, dist_info, unwrap, wrap_ddp
+from pvq.training._lsq import add_lsq, compressible_layers, lsq_scale_parameters
+from pvq.training._prune import add_masks, model_sparsity, set_sparsity
+from pvq.training._repr import capture_activations, representation_distances
+from pvq.training._schedule import SparsitySchedule, make_schedule
+
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "prepare_model", "evaluate_accuracy", "METHODS"]
+
+METHODS = ("none", "quant", "prune", "both")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """One fine-tuning run.
+
+    ``method``: none (plain fine-tuning) | quant (LSQ at ``bits``) | prune (sparsity 1 − bits/16 unless
+    ``sparsity`` is given) | both (prune to ``sparsity`` and quantize to ``bits``).
+    """
+
+    method: str = "quant"
+    bits: int = 4
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    optimizer: str = "sgd"  # sgd | adam (the model's weights)
+    lr_schedule: str = "cosine"  # cosine | constant (per step)
+    scale_lr: float = 1e-5  # Adam on LSQ scales (App. G)
+    sparsity: float | None = None
+    schedule: str = "gradual"  # gradual | oneshot | iterative
+    ramp_fraction: float = 0.75
+    mask_every: int = 1  # Δt of Zhu & Gupta, in optimizer steps
+    bn_batches: int = 20  # BN re-estimation batches after training (0: skip)
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not 1 <= self.bits <= 16:
+            raise ValueError(f"bits must be in 1..16, got {self.bits}")
+        if self.epochs < 0 or self.batch_size < 1 or self.mask_every < 1 or self.bn_batches < 0:
+            raise ValueError("epochs, bn_batches must be >= 0 and batch_size, mask_every >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or self.scale_lr < 0:
+            raise ValueError(f"lr must be positive and finite, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam") or self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError("optimizer must be sgd|adam and lr_schedule cosine|constant")
+        if self.schedule not in ("gradual", "oneshot", "iterative"):
+            raise ValueError(f"schedule must be gradual|oneshot|iterative, got {self.schedule!r}")
+        if self.sparsity is not None and not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= self.ramp_fraction <= 1.0:
+            raise ValueError(f"ramp_fraction must be in [0, 1], got {self.ramp_fraction}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+
+    @property
+    def target_sparsity(self) -> float:
+        """The final pruning sparsity (0 for none/quant)."""
+        if self.method in ("none", "quant"):
+            return 0.0
+        if self.sparsity is not None:
+            return self.sparsity
+        return 1.0 - self.bits / 16.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FinetuneResult:
+    """A finished run: the compressed model (parametrizations in place), per-epoch history, timings."""
+
+    model: nn.Module
+    config: FinetuneConfig
+    history: list[dict[str, Any]] = field(default_factory=list)
+    sparsity: float = 0.0  # fraction of zeros in compressible weights (incl. natural zeros of quantization)
+    seconds: float = 0.0
+    step_seconds: float = float("nan")  # mean wall time of one optimizer step
+
+
+def prepare_model(model: nn.Module, method: str, bits: int) -> nn.Module:
+    """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both)."""
+    if method in ("prune", "both"):
+        add_masks(model)
+    if method in ("quant", "both"):
+        add_lsq(model, bits)
+    return model
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, ds: Dataset, batch_size: int = 512, device: str = "cpu") -> float:
+    """Top-1 accuracy in % of ``model`` (eval mode) on ``ds`` of (input, int label) pairs."""
+    was = model.training
+    model.eval()
+    correct = total = 0
+    for xb, yb in iterate_batches(ds, batch_size, shuffle=False):
+        pred = model(xb.to(device)).argmax(1)
+        correct += int((pred == yb.to(device)).sum())
+        total += int(yb.numel())
+    model.train(was)
+    if total == 0:
+        raise ValueError("evaluate_accuracy: empty dataset")
+    return 100.0 * correct / total
+
+
+def finetune(
+    model: nn.Module,
+    train: Dataset,
+    cfg: FinetuneConfig,
+    *,
+    repr_batch: torch.Tensor | None = None,
+    repr_layers: Sequence[str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> FinetuneResult:
+    """Fine-tune a *copy* of ``model`` (a trained classifier) on ``train`` with ``cfg``'s method.
+
+    ``repr_batch`` (B, ...) turns on representation tracking against the original model for
+    ``repr_layers`` (default: every conv/linear layer). ``on_epoch`` receives each epoch's history row.
+    """
+    t_start = time.perf_counter()
+    device = torch.device(cfg.device)
+    dist = dist_info()
+    torch.manual_seed(cfg.seed)
+    original = model
+    model = copy.deepcopy(model).to(device)
+    prepare_model(model, cfg.method, cfg.bits)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+
+    scale_params = lsq_scale_parameters(model)
+    scale_ids = {id(p) for p in scale_params}
+    weight_params = [p for p in model.parameters() if id(p) not in scale_ids and p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            weight_params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(weight_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scale_opt = torch.optim.Adam(scale_params, lr=cfg.scale_lr) if scale_params and cfg.scale_lr > 0 else None
+
+    n_train = dataset_len(train)
+    per_rank = math.ceil(n_train / dist.world)
+    steps_per_epoch = max(1, math.ceil(per_rank / cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
+    schedule: SparsitySchedule | None = None
+    if cfg.method in ("prune", "both") and cfg.target_sparsity > 0:
+        schedule = make_schedule(cfg.schedule, cfg.target_sparsity, total_steps, cfg.ramp_fraction, cfg.mask_every)
+
+    # Representation tracking: reference activations of the original model on a fixed batch.
+    ref_acts = None
+    layers: list[str] = []
+    if repr_batch is not None:
+        layers = list(repr_layers) if repr_layers is not None else [n for n, _ in compressible_layers(original)]
+        ref_model = copy.deepcopy(original).to(device)
+        ref_acts = capture_activations(ref_model, layers, repr_batch.to(device))
+        del ref_model
+
+    history: list[dict[str, Any]] = []
+    start_epoch, step, current_s = 0, 0, -1.0
+    ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
+    if resume and ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        if scale_opt is not None and "scale_opt" in state:
+            scale_opt.load_state_dict(state["scale_opt"])
+        start_epoch, step = int(state["epoch"]), int(state["step"])
+        current_s = float(state["sparsity"])
+        history = [r for r in json.loads((ckpt.parent / "history.json").read_text()) if r["epoch"] <= start_epoch]
+    elif ref_acts is not None:
+        if schedule is not None:
+            current_s = schedule.sparsity_at(0)
+            set_sparsity(model, current_s)
+        history.append(_epoch_row(0, float("nan"), model, ref_acts, layers, repr_batch, device, current_s, cfg))
+        if on_epoch is not None:
+            on_epoch(history[-1])
+
+    ddp_model = wrap_ddp(model, dist, device)
+    step_time, n_timed = 0.0, 0
+    for epoch in range(start_epoch, cfg.epochs):
+        ddp_model.train()
+        losses = []
+        batches = iterate_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed * 100_003 + epoch,
+                                  rank=dist.rank, world=dist.world)
+        for xb, yb in progress(batches, total=steps_per_epoch, desc=f"{cfg.method} {cfg.bits}b epoch {epoch + 1}/{cfg.epochs}"):
+            t0 = time.perf_counter()
+            if schedule is not None:
+                s = schedule.sparsity_at(step)
+                if s != current_s:
+                    set_sparsity(model, s)
+                    current_s = s
+            lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if cfg.lr_schedule == "cosine" else 1.0)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            loss = loss_fn(ddp_model(xb.to(device)), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            if scale_opt is not None:
+                scale_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if scale_opt is not None:
+                scale_opt.step()
+            losses.append(loss.item())
+            step += 1
+            step_time += time.perf_counter() - t0
+            n_timed += 1
+        if schedule is not None:  # the epoch's last target (exactly s_f once the ramp is over)
+            s = schedule.sparsity_at(step)
+            if s != current_s:
+                set_sparsity(model, s)
+                current_s = s
+        last = epoch + 1 == cfg.epochs
+        if last and cfg.bn_batches > 0:
+            reestimate_bn(model, _bn_batches(train, cfg, dist), device)
+        row = _epoch_row(epoch + 1, sum(losses) / max(len(losses), 1), model, ref_acts, layers, repr_batch,
+                         device, current_s, cfg)
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if ckpt is not None and dist.rank == 0:
+            _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history)
+    if cfg.epochs == 0 and cfg.bn_batches > 0 and cfg.method != "none":
+        if schedule is not None:
+            set_sparsity(model, cfg.target_sparsity)
+        reestimate_bn(model, _bn_batches(train, cfg, dist), device)
+    model = unwrap(ddp_model)
+    return FinetuneResult(
+        model=model,
+        config=cfg,
+        history=history,
+        sparsity=model_sparsity(model),
+        seconds=time.perf_counter() - t_start,
+        step_seconds=step_time / n_timed if n_timed else float("nan"),
+    )
+
+
+def _bn_batches(train: Dataset, cfg: FinetuneConfig, dist: DistInfo):  # noqa: ANN202
+    it = iterate_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed + 7, rank=dist.rank, world=dist.world)
+    for i, b in enumerate(it):
+        if i >= cfg.bn_batches:
+            break
+        yield b
+
+
+def _epoch_row(epoch: int, loss: float, model: nn.Module, ref_acts, layers, repr_batch, device, s: float,
+               cfg: FinetuneConfig) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "target_sparsity": max(s, 0.0),
+                           "sparsity": model_sparsity(model), "lr": cfg.lr}
+    if ref_acts is not None:
+        cur = capture_activations(model, layers, repr_batch.to(device))
+        row["representations"] = representation_distances(ref_acts, cur)
+    return row
+
+
+def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history) -> None:  # noqa: ANN001
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step, "sparsity": s}
+    if scale_opt is not None:
+        state["scale_opt"] = scale_opt.state_dict()
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    atomic_write_text(path.parent / "history.json", json.dumps(history))
+    tmp.replace(path)

@@ -1,0 +1,87 @@
+"""Magnitude-pruning masks as a weight parametrization: effective weight = ``original ⊙ mask``.
+
+The mask is a buffer, so optimizer steps update ``original`` but can never revive a pruned weight in
+the effective weight. ``set_sparsity`` recomputes each mask from the *effective* weight, so once a
+weight is pruned it stays pruned as the sparsity grows (Zhu & Gupta 2017). Per-tensor (uniform)
+sparsity: every layer is pruned to the same fraction, the equal-compression setting of the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from pvq.training._lsq import compressible_layers
+
+__all__ = ["MaskWeight", "add_masks", "mask_modules", "set_sparsity", "model_sparsity", "magnitude_mask"]
+
+
+class MaskWeight(nn.Module):
+    """Parametrization ``w -> w ⊙ mask`` with a fixed (non-learnable) 0/1 mask buffer of w's shape."""
+
+    def __init__(self, shape: torch.Size) -> None:
+        super().__init__()
+        self.register_buffer("mask", torch.ones(shape))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w * self.mask
+
+
+def add_masks(model: nn.Module, layers: list[str] | None = None) -> list[str]:
+    """Register an all-ones ``MaskWeight`` on each compressible layer (or on ``layers``); return the names.
+
+    Register masks *before* any LSQ parametrization so that the pruned weight is what gets quantized.
+    """
+    names = []
+    for name, mod in compressible_layers(model):
+        if layers is not None and name not in layers:
+            continue
+        parametrize.register_parametrization(mod, "weight", MaskWeight(mod.weight.shape))
+        names.append(name)
+    return names
+
+
+def mask_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, MaskWeight]]:
+    for name, mod in model.named_modules():
+        if parametrize.is_parametrized(mod, "weight"):
+            for p in mod.parametrizations["weight"]:
+                if isinstance(p, MaskWeight):
+                    yield name, mod, p
+
+
+@torch.no_grad()
+def set_sparsity(model: nn.Module, sparsity: float) -> None:
+    """Set every mask to zero the ``floor(sparsity · n)`` smallest-magnitude effective (masked) weights."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    for _, mod, p in mask_modules(model):
+        w = mod.parametrizations["weight"].original * p.mask
+        p.mask.copy_(magnitude_mask(w, sparsity))
+
+
+@torch.no_grad()
+def model_sparsity(model: nn.Module) -> float:
+    """Fraction of exact zeros over all compressible layers' effective weights."""
+    zeros = total = 0
+    for _, mod in compressible_layers(model):
+        w = mod.weight
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    return zeros / max(total, 1)
+
+
+# ---------------------------------------------------------------- pure numeric functions
+
+
+def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """0/1 mask (w's shape and dtype) zeroing the ``floor(sparsity · n)`` smallest |w| (ties by sort order)."""
+    n = w.numel()
+    k = int(sparsity * n)  # floor, as DESIGN.md
+    mask = torch.ones(n, dtype=w.dtype, device=w.device)
+    if k > 0:
+        order = torch.argsort(w.detach().abs().flatten(), stable=True)
+        mask[order[:k]] = 0
+    return mask.view_as(w)

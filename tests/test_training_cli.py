@@ -1,0 +1,106 @@
+"""`pvq finetune` and `pvq reproduce table1 --preset smoke` end to end, and bad input -> exit 2."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pvq.cli import main
+from pvq.data import DEFAULT_FASHION_MNIST_ROOT
+from pvq.models._small_resnet import SmallResNet
+
+needs_fmnist = pytest.mark.skipif(not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed")
+
+
+def run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in this process (a subprocess would re-import torch: slow on a loaded machine)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+@needs_fmnist
+def test_finetune_cli_quant_from_state_dict(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    src = tmp_path / "net.pt"
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    out = tmp_path / "out"
+    res = run_pvq("finetune", str(src), "--method", "both", "--bits", "3", "--sparsity", "0.5", "--epochs", "1",
+                  "--train-size", "128", "--val-size", "64", "--test-size", "64", "--batch-size", "64",
+                  "--threads", "1", "--out", str(out), "--json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [r["method"] for r in rows] == ["none", "both"]
+    assert {"model", "method", "bits", "sparsity", "epochs", "metric", "value", "split"} <= set(rows[1])
+    assert rows[1]["sparsity"] >= 0.5 and 0.0 <= rows[1]["value"] <= 100.0
+    ex = torch.load(out / "quantized.pt", weights_only=True)
+    q = ex["conv1"]["int"]
+    assert q.dtype == torch.int32 and int(q.min()) >= -4 and int(q.max()) <= 3
+    assert (out / "checkpoint" / "checkpoint.pt").exists() and (out / "finetune.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["missing.pt", "--method", "quant", "--bits", "4"], "missing.pt"),
+        (["--method", "squash", "--bits", "4"], "method"),
+        (["--method", "quant", "--bits", "0"], "bits"),
+        (["--method", "prune", "--bits", "4", "--sparsity", "1.5"], "sparsity"),
+    ],
+)
+def test_finetune_cli_bad_input_exits_2(args: list[str], needle: str, tmp_path: Path) -> None:
+    res = run_pvq("finetune", *args, "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert needle in res.stderr
+
+
+def test_finetune_cli_corrupt_checkpoint_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    res = run_pvq("finetune", str(bad), "--method", "quant", "--bits", "4", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "bad.pt" in res.stderr
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_smoke_presets_run_end_to_end_in_under_a_minute(tmp_path: Path) -> None:
+    from pvq import experiments
+
+    n = torch.get_num_threads()
+    try:
+        import os
+
+        os.environ["PVQ_CACHE"] = str(tmp_path / "cache")
+        t_cpu, t_wall = time.process_time(), time.perf_counter()
+        cfg = experiments.ReproduceConfig(preset="smoke", out=tmp_path / "out")
+        result = experiments.get("table1")(cfg)
+        cpu_s, wall_s = time.process_time() - t_cpu, time.perf_counter() - t_wall
+    finally:
+        os.environ.pop("PVQ_CACHE", None)
+        torch.set_num_threads(n)
+    rows = result.rows()
+    assert {(r["method"], r["bits"]) for r in rows} == {("none", 32), ("quant", 4), ("quant", 2), ("prune", 4), ("prune", 2)}
+    for r in rows:
+        if r["method"] == "prune":
+            assert r["sparsity"] == pytest.approx(1 - r["bits"] / 16, abs=1e-3)
+        assert r["split"] == "test" and 0 <= r["value"] <= 100
+    # the learning rate was chosen on validation accuracy: the chosen one has the best val accuracy
+    runs = [json.loads(line) for line in (tmp_path / "out" / "table1" / "runs.jsonl").read_text().splitlines()]
+    for r in rows[1:]:
+        same = [x for x in runs if x["method"] == r["method"] and x["bits"] == r["bits"]]
+        assert len(same) == 2 and r["val_accuracy"] == max(x["val_accuracy"] for x in same)
+    assert cpu_s < 60.0, f"smoke preset took {cpu_s:.1f} s of CPU ({wall_s:.1f} s wall)"
+    result.plot(tmp_path / "out" / "table1")
+    assert (tmp_path / "out" / "table1" / "table1.png").exists()
