@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import integrate, optimize
 from scipy.special import beta as beta_fn
 from scipy.special import betainc, erf, erfinv, gammainc, hyp2f1, stdtr, stdtrit
 
@@ -77,6 +76,8 @@ class Distribution(ABC):
 
     def partial_moment_quad(self, k: int, x: float) -> float:
         """Reference ``∫_0^x w^k p(w) dw`` by adaptive quadrature (scipy.integrate.quad), for tests."""
+        from scipy import integrate  # lazy: only the tests' reference needs it
+
         ax = min(abs(float(x)), self.hi)
         f = lambda w: w**k * float(self.pdf(w))  # noqa: E731
         pts = [p for p in (1.0, 3.0, 10.0, 30.0, 100.0, 1000.0) if p < ax]
@@ -323,6 +324,8 @@ def truncated_t_range_for_kurtosis(nu: float, kurtosis: float) -> float:
     if above.size == 0 or above[0] == 0:
         raise ValueError(f"kurtosis {kurtosis:g} needs R outside [1e-3, 1e7] for nu={nu:g}")
     i = int(above[0])
+    from scipy import optimize  # lazy: keeps `pvq theory` start-up short
+
     f = lambda lr: float(truncated_t_kurtosis(nu, 10.0**lr)) - kurtosis  # noqa: E731
     return float(10.0 ** optimize.brentq(f, logs[i - 1], logs[i], xtol=1e-14, rtol=1e-13))
 

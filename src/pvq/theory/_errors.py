@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from pvq.formats import Format, get_format
 from pvq.theory._distributions import Distribution
@@ -119,8 +118,8 @@ def optimal_quant_error(
 
     The error is not unimodal in the scale at low bit-widths, so: evaluate ``n_grid`` clipping
     thresholds log-spaced from the 52 % quantile to twice the (effective) support end, then refine
-    every grid-local minimum (the ``max_refine`` lowest) with bounded Brent between its neighbours,
-    and keep the global best.
+    every grid-local minimum (the ``max_refine`` lowest) between its neighbours by repeated vectorised
+    zooming (:func:`_zoom_minimum`), and keep the global best.
     """
     fmt = as_format(fmt_or_bits)
     levels = fmt.levels()
@@ -136,16 +135,36 @@ def optimal_quant_error(
     cand = cand[np.argsort(mse[cand])][:max_refine]
     best_t, best = float(ts[int(np.argmin(mse))]), float(np.min(mse))
 
-    def f(t: float) -> float:
-        return float(quant_mse_many(dist, levels, np.array([t / top]))[0][0])
-
     for i in cand:
-        a = ts[max(i - 1, 0)]
-        b = ts[min(i + 1, n_grid - 1)]
-        res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-12 * b})
-        if res.fun < best:
-            best, best_t = float(res.fun), float(res.x)
+        t, m = _zoom_minimum(dist, levels, top, float(ts[max(i - 1, 0)]), float(ts[min(i + 1, n_grid - 1)]))
+        if m < best:
+            best, best_t = m, t
     return quant_error(dist, fmt, best_t / top)
+
+
+def _zoom_minimum(
+    dist: Distribution,
+    levels: np.ndarray,
+    top: float,
+    a: float,
+    b: float,
+    *,
+    points: int = 9,
+    rounds: int = 40,
+) -> tuple[float, float]:
+    """Minimise the MSE over clipping thresholds t in [a, b]: evaluate ``points`` evenly spaced thresholds,
+    shrink the bracket to the neighbours of the best, repeat until it is ~1e-13 relative. Returns (t, mse)."""
+    best_t, best = a, math.inf
+    for _ in range(rounds):
+        ts = np.linspace(a, b, points)
+        mse, _ = quant_mse_many(dist, levels, ts / top)
+        j = int(np.argmin(mse))
+        if mse[j] < best:
+            best, best_t = float(mse[j]), float(ts[j])
+        a, b = ts[max(j - 1, 0)], ts[min(j + 1, points - 1)]
+        if b - a <= 1e-13 * b:
+            break
+    return best_t, best
 
 
 def optimal_quant(dist: Distribution, fmt_or_bits: Format | str | int) -> tuple[float, float]:
