@@ -1,17 +1,130 @@
-"""`pvq compare` (not built yet: issue 6)."""
+"""`pvq compare [SOURCE]`: the main job — everything for one model, one report that answers prune or quantize."""
 
 from __future__ import annotations
 
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
 import typer
 
-from pvq.cli._common import not_built
+from pvq.cli._common import parse_bits
+from pvq.errors import PvqInputError
+
+
+def _default_out(source: str) -> Path:
+    stem = Path(source.rstrip("/")).name or "model"
+    stem = re.sub(r"\.(pt|pth|bin|ckpt|safetensors|onnx|gguf)$", "", stem)
+    return Path(f"pvq-compare-{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}")
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return "inf" if math.isinf(x) else f"{x:.1f}"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "compare",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        help="Not built yet (issue 6).",
-    )
-    def _cmd(ctx: typer.Context) -> None:
-        not_built("compare", "issue 6")
+    @app.command("compare")
+    def compare(
+        source: str = typer.Argument(
+            "mobilenet_v2", help="bundled model name (see `pvq models`) or a model file/folder"
+        ),
+        bits: str = typer.Option("2-8", "--bits", help="bit budgets: a range 2-8 or a list 8,4,2 (2..8)"),
+        data: Path | None = typer.Option(
+            None, "--data", help="calibration images (a folder) for the layer-wise comparison"
+        ),  # noqa: B008
+        budget: str = typer.Option(
+            "4", "--budget", help="model size budget: bits/weight (4), share of FP16 (25%), or size (1.5MB)"
+        ),
+        out: Path | None = typer.Option(None, "--out", help="output folder [default: ./pvq-compare-<model>]"),  # noqa: B008
+        layers: int = typer.Option(
+            2, "--layers", help="layers sampled for the layer-wise (output error) comparison; 0 skips it"
+        ),
+        chunks: int = typer.Option(4, "--chunks", help="chunks (sub-problems) solved per sampled layer"),
+        layer_time: float = typer.Option(
+            90.0, "--layer-time", help="time budget of the layer-wise stage (s)"
+        ),
+        seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Prune or quantize? Sweep every conv/linear tensor at each bit budget, solve a sample of layers exactly,
+        recommend a mixed choice under a size budget, and write OUT/index.html with the JSON/CSV and figures."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from pvq import __version__
+        from pvq._progress import enable_progress
+        from pvq.compare import CompareConfig, run_compare
+        from pvq.compare._text import verdict_text
+        from pvq.compare._write import write_outputs
+
+        t0 = time.perf_counter()
+        bit_list = parse_bits(bits, lo=2, hi=8)
+        if data is not None and not data.is_dir():
+            raise PvqInputError(f"--data: {data} is not a folder of images")
+        out_dir = out if out is not None else _default_out(source)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise PvqInputError(f"--out: {out_dir} exists and is not a folder")
+        cfg = CompareConfig(
+            source=source,
+            bits=tuple(bit_list),
+            out=out_dir,
+            data=str(data) if data is not None else None,
+            budget=budget,
+            layers=layers,
+            chunks=chunks,
+            layer_time_s=layer_time,
+            seed=seed,
+        )
+        err = Console(stderr=True)
+        enable_progress(not quiet)
+        result = run_compare(cfg, log=(lambda m: None) if quiet else (lambda m: err.print(f"[dim]{m}[/dim]")))
+        verdict = verdict_text(result)
+        files = write_outputs(result, out_dir, verdict, __version__)
+        from pvq.report import write_compare_report
+
+        page = write_compare_report(result, verdict, out_dir, __version__, files)
+
+        con = Console()
+        t = Table(
+            title=f"pvq compare: {result.source}  ({len(result.records)} tensors)", title_justify="left"
+        )
+        for col in (
+            "bits",
+            "quant wins",
+            "other wins",
+            "close (<1 dB)",
+            "median INT-b SNR",
+            "median prune SNR",
+            "paper acct.: quant wins",
+        ):
+            t.add_column(col, justify="right")
+        paper = {r["bits"]: r for r in result.summary_paper}
+        for r in result.summary:
+            q = r["wins"].get("quantization", 0)
+            others = ", ".join(f"{k} {v}" for k, v in r["wins"].items() if k != "quantization") or "0"
+            p = paper.get(r["bits"])
+            t.add_row(
+                str(r["bits"]),
+                f"{q}/{r['tensors']}",
+                others,
+                str(r["close_calls"]),
+                _fmt(r["median_quant_snr_db"]),
+                _fmt(r["median_prune_snr_db"]),
+                f"{p['wins'].get('quantization', 0)}/{p['tensors']}" if p else "-",
+            )
+        con.print(t)
+        plain = verdict.plain().splitlines()
+        con.print("[bold]Verdict:[/bold] " + plain[0])
+        for line in plain[1:]:
+            con.print(
+                ("  [yellow]" if line.startswith("!") else "  ")
+                + line
+                + ("[/yellow]" if line.startswith("!") else ""),
+                highlight=False,
+            )
+        con.print(f"report: {page}   ({time.perf_counter() - t0:.0f} s)")
+        sys.stdout.flush()

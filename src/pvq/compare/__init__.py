@@ -16,6 +16,8 @@ from pvq.compare._options import (
     nm_prune_mask,
     options_from_rows,
 )
+from pvq.compare._run import CompareConfig, CompareResult, run_compare
+from pvq.compare._text import Verdict, verdict_text
 from pvq.compare._verdict import (
     CLOSE_MARGIN_DB,
     LayerVerdict,
@@ -26,6 +28,11 @@ from pvq.compare._verdict import (
 )
 
 __all__ = [
+    "CompareConfig",
+    "CompareResult",
+    "run_compare",
+    "Verdict",
+    "verdict_text",
     "Allocation",
     "allocate",
     "lower_hull",

@@ -32,7 +32,7 @@ __all__ = [
 
 FP16_BITS = 16.0
 MASK_BITS_PER_WEIGHT = 1.0  # an uncompressed bitmask for unstructured sparsity
-FAMILIES = ("quantization", "pruning", "n:m", "quant+n:m", "fp16")
+FAMILIES = ("quantization", "pruning", "n:m", "quant+n:m", "quant+prune", "fp16")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,14 @@ def options_from_rows(
     for r in rows:
         b = int(r["bits"])
         out.append(Option("quantization", f"INT{b}", float(b), float(r["quant_snr_db"])))
+        for key, val in r.items():  # other quantization formats of the sweep: quant_<format>_snr_db
+            fmt = (
+                key[len("quant_") : -len("_snr_db")]
+                if key.startswith("quant_") and key.endswith("_snr_db")
+                else ""
+            )
+            if fmt and fmt != "per_channel" and val is not None:
+                out.append(Option("quantization", fmt.upper().replace("_", " "), float(b), float(val)))
         if not count_overhead:  # the paper's accounting: keep b/16 of FP16 values, mask for free
             out.append(
                 Option("pruning", f"prune {100 - 100 * b / 16:.1f}%", float(b), float(r["prune_snr_db"]))

@@ -1,0 +1,109 @@
+"""Per-tensor measurements that ``pvq compare`` adds to the tensor sweep: pruning at every size with the
+mask counted, N:M pruning, and pruning combined with quantization (both exact, one tensor at a time)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from pvq.compare._options import MASK_BITS_PER_WEIGHT, magnitude_prune_snr, nm_metadata_bits, nm_prune_mask
+
+__all__ = ["extra_options", "combined_snr_db", "NM_PATTERNS", "COMBINED_KEEPS"]
+
+NM_PATTERNS = ((2, 4), (1, 4))
+COMBINED_KEEPS = (0.5,)  # unstructured magnitude pruning then INT-b quantization of the kept values
+
+# quant_snr(values (k,), bits) -> {bits: SNR dB of INT-b quantization of ``values``}
+QuantSnrFn = Callable[[torch.Tensor, Sequence[int]], dict[int, float]]
+
+
+def combined_snr_db(w: torch.Tensor, keep: torch.Tensor, kept_quant_snr_db: float) -> float:
+    """SNR (dB) of pruning ``w`` to ``keep`` and quantizing the kept values, from the SNR of the
+    quantization of the kept values alone: error = sum of dropped w² + n_kept · MSE_kept."""
+    w64 = w.reshape(-1).to(torch.float64)
+    k = keep.reshape(-1)
+    total = float((w64 * w64).sum())
+    dropped = float((w64[~k] ** 2).sum())
+    kept = w64[k]
+    n_kept = kept.numel()
+    if n_kept == 0:
+        err = total
+    else:
+        p_kept = float((kept * kept).mean())
+        mse_kept = 0.0 if math.isinf(kept_quant_snr_db) else p_kept * 10 ** (-kept_quant_snr_db / 10)
+        err = dropped + n_kept * mse_kept
+    if total <= 0:
+        return math.nan
+    return math.inf if err <= 0 else 10 * math.log10(total / err)
+
+
+def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -> list[dict[str, Any]]:
+    """Options beyond the sweep rows, as dicts for :func:`~pvq.compare.options_from_rows`:
+
+    - unstructured magnitude pruning of FP16 values at keep k/16, k = 1..15 (1-bit mask as overhead);
+    - N:M pruning (2:4, 1:4) of FP16 values, and of INT-b values (metadata as overhead);
+    - unstructured pruning to keep 50 % then INT-b quantization of the kept values (mask as overhead).
+    ``quant_snr`` quantizes a 1-D tensor at each bit-width (the tensor sweep, exact optimal scale).
+    """
+    out: list[dict[str, Any]] = []
+    keeps = [k / 16 for k in range(1, 16)]
+    for k, snr in zip(keeps, magnitude_prune_snr(w, keeps), strict=True):
+        out.append(
+            {
+                "family": "pruning",
+                "label": f"prune {100 * (1 - k):.1f}%",
+                "keep": k,
+                "value_bits": 16.0,
+                "meta_bits": MASK_BITS_PER_WEIGHT,
+                "snr_db": float(snr),
+            }
+        )
+    for n, m in NM_PATTERNS:
+        mask = nm_prune_mask(w, n, m)
+        if mask is None:
+            continue
+        meta = nm_metadata_bits(n, m)
+        out.append(
+            {
+                "family": "n:m",
+                "label": f"{n}:{m}",
+                "keep": n / m,
+                "value_bits": 16.0,
+                "meta_bits": meta,
+                "snr_db": combined_snr_db(w, mask, math.inf),
+            }
+        )
+        kept_snr = quant_snr(w[mask], bits)
+        for b in bits:
+            out.append(
+                {
+                    "family": "quant+n:m",
+                    "label": f"{n}:{m} + INT{b}",
+                    "keep": n / m,
+                    "value_bits": float(b),
+                    "meta_bits": meta,
+                    "snr_db": combined_snr_db(w, mask, kept_snr[b]),
+                }
+            )
+    flat = w.reshape(-1)
+    order = torch.argsort(flat.abs(), stable=True)
+    for keep_ratio in COMBINED_KEEPS:
+        n_zero = int(math.floor((1 - keep_ratio) * flat.numel()))
+        mask = torch.ones_like(flat, dtype=torch.bool)
+        mask[order[:n_zero]] = False
+        kept_snr = quant_snr(flat[mask], bits)
+        for b in bits:
+            out.append(
+                {
+                    "family": "quant+prune",
+                    "label": f"prune {100 * (1 - keep_ratio):.0f}% + INT{b}",
+                    "keep": keep_ratio,
+                    "value_bits": float(b),
+                    "meta_bits": MASK_BITS_PER_WEIGHT,
+                    "snr_db": combined_snr_db(flat, mask, kept_snr[b]),
+                }
+            )
+    return out

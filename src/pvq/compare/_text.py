@@ -1,0 +1,151 @@
+"""The verdict in words: headline, supporting points and plain statements of uncertainty."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Verdict", "verdict_text"]
+
+
+@dataclass
+class Verdict:
+    """``headline``: one sentence; ``points``: supporting facts; ``warnings``: where the answer is
+    uncertain or limited. Text may contain ``**bold**`` markers."""
+
+    headline: str
+    points: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"headline": self.headline, "points": self.points, "warnings": self.warnings}
+
+    def plain(self) -> str:
+        lines = [self.headline, *[f"- {p}" for p in self.points], *[f"! {w}" for w in self.warnings]]
+        return "\n".join(lines).replace("**", "")
+
+
+def _db(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return "inf" if math.isinf(x) else f"{x:.1f} dB"
+
+
+def _human_bytes(bits: float) -> str:
+    b = bits / 8
+    for unit in ("B", "kB", "MB", "GB"):
+        if b < 1000 or unit == "GB":
+            return f"{b:.3g} {unit}"
+        b /= 1000
+    return f"{b:.3g} GB"
+
+
+def verdict_text(result: Any) -> Verdict:
+    """Words for a :class:`~pvq.compare.CompareResult`."""
+    cfg = result.config
+    summary = {r["bits"]: r for r in result.summary}
+    paper = {r["bits"]: r for r in result.summary_paper}
+    ref_bits = 4 if 4 in summary else sorted(summary)[len(summary) // 2]
+    s = summary[ref_bits]
+    n = s["tensors"]
+    q_wins = s["wins"].get("quantization", 0)
+    if q_wins == n:
+        head = f"At {ref_bits} bits per weight, **quantization beats pruning for all {n} tensors**"
+    elif q_wins * 2 > n:
+        head = f"At {ref_bits} bits per weight, **quantization is better for {q_wins} of {n} tensors**"
+    else:
+        top = max((f for f in s["wins"] if f != "quantization"), key=lambda f: s["wins"][f])
+        head = f"At {ref_bits} bits per weight, **{top} is better for {s['wins'][top]} of {n} tensors** (quantization: {q_wins})"
+    head += (
+        f" (median SNR {_db(s['median_quant_snr_db'])} for INT{ref_bits} vs {_db(s['median_prune_snr_db'])} "
+        f"for the best pruning of the same size, mask counted)."
+    )
+    v = [head]
+    points: list[str] = []
+    flips = [b for b in sorted(summary) if summary[b]["majority"] != "quantization"]
+    if flips:
+        points.append(
+            "Quantization is not the majority winner at "
+            + ", ".join(
+                f"{b} bits ({summary[b]['majority']}: {summary[b]['wins'][summary[b]['majority']]}/{summary[b]['tensors']})"
+                for b in flips
+            )
+            + "."
+        )
+    else:
+        points.append(
+            f"Quantization is the majority winner at every budget tested ({min(summary)}-{max(summary)} bits)."
+        )
+    prune_any = {b: summary[b]["tensors"] - summary[b]["wins"].get("quantization", 0) for b in summary}
+    if any(prune_any.values()):
+        points.append(
+            "Tensors where something other than plain quantization wins: "
+            + ", ".join(f"{k} at {b} bits" for b, k in sorted(prune_any.items()) if k)
+            + " (see the table; heavy-tailed, high-kurtosis tensors favour pruning, as the paper predicts)."
+        )
+    if ref_bits in paper:
+        p = paper[ref_bits]
+        points.append(
+            f"Paper's accounting (pruning mask for free, sparsity 1 - b/16): at {ref_bits} bits quantization wins "
+            f"{p['wins'].get('quantization', 0)} of {p['tensors']} tensors."
+        )
+    a = result.allocation
+    fam = Counter(o.family for o in a.choices.values())
+    total_bits = a.total_bits
+    uni = {b.label: b for b in result.baselines}
+    uq = uni.get("all quantization")
+    cmp = f"; all tensors at the same INT-b: {_db(uq.snr_db)}" if uq is not None else ""
+    upgrades = sorted(
+        (n for n, o in a.choices.items() if o.bits_per_weight > result.budget_bits + 1e-9),
+        key=lambda n: -a.choices[n].bits_per_weight,
+    )
+    points.append(
+        f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight ({_human_bytes(total_bits)} of weights): "
+        + ", ".join(f"{k} for {c} tensor{'s' if c > 1 else ''}" for k, c in fam.most_common())
+        + f"; model SNR {_db(a.snr_db)}{cmp}."
+    )
+    if upgrades:
+        points.append(
+            f"Keep at higher precision: {', '.join(f'{n} ({a.choices[n].label})' for n in upgrades[:6])}"
+            + (f" and {len(upgrades) - 6} more" if len(upgrades) > 6 else "")
+            + "."
+        )
+    pruned = [n for n, o in a.choices.items() if o.family != "quantization" and o.family != "fp16"]
+    if pruned:
+        points.append(
+            f"Prune (alone or with quantization): {', '.join(f'{n} ({a.choices[n].label})' for n in pruned[:6])}"
+            + (f" and {len(pruned) - 6} more" if len(pruned) > 6 else "")
+            + "."
+        )
+    for lv in result.layer_verdicts:
+        if lv.bits == ref_bits:
+            points.append(
+                f"Layer {lv.layer} at {lv.bits} bits (output error, {lv.chunks} chunks, {lv.kind}): "
+                f"quantization wins {lv.quant_wins}/{lv.chunks}, median {_db(lv.median_quant_snr_db)} vs {_db(lv.median_prune_snr_db)}."
+            )
+    warnings: list[str] = []
+    close = sum(r["close_calls"] for r in result.summary)
+    total = sum(r["tensors"] for r in result.summary)
+    if close:
+        warnings.append(
+            f"{close} of {total} tensor/bit-width comparisons are within 1 dB: too close to call."
+        )
+    heur = [lv for lv in result.layer_verdicts if lv.kind != "exact" or lv.uncertain]
+    if heur:
+        warnings.append(
+            f"{len(heur)} layer/bit-width results are not settled by proved optima (heuristic, time limit or close margin): "
+            + ", ".join(sorted({f"{lv.layer}@{lv.bits}" for lv in heur})[:6])
+            + "."
+        )
+    if not result.layer_rows:
+        warnings.append(f"No layer-wise (output error) comparison: {result.layers_note}")
+    warnings.append(
+        "Every number here is a weight-space SNR (and, where calibration data was used, a layer-output SNR); "
+        "no accuracy was measured. The budget recommendation treats every layer as equally sensitive."
+    )
+    for note in result.notes:
+        warnings.append(note)
+    del cfg
+    return Verdict(v[0], points, warnings)

@@ -1,0 +1,440 @@
+"""The figures of a ``pvq compare`` report, drawn for one model (PNG + SVG).
+
+Each ``fig_*`` takes plain rows (dicts, as written to the JSON files) and an output folder, and
+returns a :class:`Figure` or ``None`` when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = [
+    "Figure",
+    "FAMILY_COLORS",
+    "save",
+    "fig_verdict_bits",
+    "fig_scatter",
+    "fig_kurtosis_map",
+    "fig_theory",
+    "fig_budget",
+    "fig_allocation",
+    "fig_layers",
+]
+
+FAMILY_COLORS = {
+    "quantization": "#1f77b4",
+    "pruning": "#d62728",
+    "n:m": "#ff7f0e",
+    "quant+n:m": "#9467bd",
+    "quant+prune": "#8c564b",
+    "fp16": "#7f7f7f",
+    "tie": "#bbbbbb",
+}
+_STYLE = {
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure written to disk: ``key`` (file stem), ``title``, ``caption`` (what it shows, in a sentence
+    or two), and the paths of its PNG and SVG."""
+
+    key: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+def save(fig: Any, out_dir: Path, key: str, title: str, caption: str) -> Figure:
+    """Write ``fig`` as ``out_dir/key.png`` (150 dpi) and ``.svg``; close it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    plt.close(fig)
+    return Figure(key, title, caption, png, svg)
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _cap(values: Sequence[float], hi: float = 80.0) -> np.ndarray:
+    """Clip +inf SNRs (lossless) to a drawable ceiling."""
+    a = np.asarray(values, dtype=float)
+    return np.where(np.isposinf(a), hi, a)
+
+
+def fig_verdict_bits(summary: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+    """Stacked bars: share of tensors each family wins at each bit budget; medians of quant/prune SNR."""
+    if not summary:
+        return None
+    with plt.rc_context(_STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+        bits = [int(r["bits"]) for r in summary]
+        fams = [f for f in FAMILY_COLORS if any(f in r["wins"] for r in summary)]
+        bottom = np.zeros(len(bits))
+        for f in fams:
+            share = np.array([r["wins"].get(f, 0) / r["tensors"] for r in summary])
+            ax.bar(bits, share, bottom=bottom, color=FAMILY_COLORS[f], label=f, width=0.7)
+            bottom += share
+        close = [r["close_calls"] / r["tensors"] for r in summary]
+        ax.plot(bits, close, "k.--", lw=1, label="close calls (< 1 dB)")
+        ax.set(
+            xlabel="bits per weight (budget)",
+            ylabel="share of tensors",
+            title="Which compression wins",
+            ylim=(0, 1.02),
+        )
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
+        q = [r.get("median_quant_snr_db") for r in summary]
+        p = [r.get("median_prune_snr_db") for r in summary]
+        ax2.plot(
+            bits,
+            [v if _finite(v) else np.nan for v in q],
+            "o-",
+            color=FAMILY_COLORS["quantization"],
+            label="quantization",
+        )
+        ax2.plot(
+            bits,
+            [v if _finite(v) else np.nan for v in p],
+            "s-",
+            color=FAMILY_COLORS["pruning"],
+            label="best pruning",
+        )
+        ax2.set(
+            xlabel="bits per weight (budget)",
+            ylabel="median tensor SNR (dB)",
+            title="Median SNR at equal size",
+        )
+        ax2.legend(fontsize=8)
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "verdict_by_bits",
+            "Verdict by bit budget",
+            "Left: share of tensors for which each compression family gives the highest SNR at equal storage "
+            "(overhead counted); dashed: share of close calls. Right: median tensor SNR of INT-b quantization and "
+            "of the best pruning option of the same size.",
+        )
+
+
+def fig_scatter(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+    """Fig. 3 (left) for this model: pruning SNR vs quantization SNR per tensor, one colour per bit-width."""
+    pts = [r for r in rows if _finite(r.get("quant_snr_db")) and r.get("prune_snr_db") is not None]
+    if not pts:
+        return None
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+        bits = sorted({int(r["bits"]) for r in pts})
+        cmap = plt.get_cmap("viridis", max(len(bits), 2))
+        for i, b in enumerate(bits):
+            sel = [r for r in pts if int(r["bits"]) == b]
+            ax.scatter(
+                _cap([r["quant_snr_db"] for r in sel]),
+                _cap([r["prune_snr_db"] for r in sel]),
+                s=10,
+                alpha=0.75,
+                color=cmap(i),
+                label=f"{b} bits",
+            )
+        lo = min(0.0, ax.get_xlim()[0], ax.get_ylim()[0])
+        hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.text(
+            hi * 0.97,
+            hi * 0.9,
+            "pruning better",
+            ha="right",
+            va="top",
+            fontsize=8,
+            color=FAMILY_COLORS["pruning"],
+        )
+        ax.text(
+            hi * 0.97,
+            lo + 0.05 * (hi - lo),
+            "quantization better",
+            ha="right",
+            fontsize=8,
+            color=FAMILY_COLORS["quantization"],
+        )
+        ax.set(
+            xlabel="quantization SNR (dB)",
+            ylabel="pruning SNR (dB)",
+            title="Per-tensor SNR at equal compression",
+        )
+        ax.legend(fontsize=7, markerscale=1.5, loc="upper left")
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "snr_scatter",
+            "Pruning vs quantization per tensor (paper Fig. 3, left)",
+            "Each point is one weight tensor at one bit-width: INT-b quantization (optimal per-tensor scale) against "
+            "magnitude pruning to sparsity 1 - b/16 (paper's accounting, mask for free). Above the diagonal pruning wins.",
+        )
+
+
+def fig_kurtosis_map(
+    rows: Sequence[Mapping[str, Any]], verdicts: Sequence[Mapping[str, Any]], bits: int, out_dir: Path
+) -> Figure | None:
+    """Kurtosis of every tensor in model order, coloured by the quantization-minus-pruning margin at ``bits``."""
+    kurt: dict[str, float] = {}
+    for r in rows:
+        if _finite(r.get("kurtosis")):
+            kurt.setdefault(str(r["name"]), float(r["kurtosis"]))
+    margin = {}
+    for v in verdicts:
+        if int(v["bits"]) == bits and _finite(v.get("quant_snr_db")) and _finite(v.get("prune_snr_db")):
+            margin[str(v["name"])] = float(v["quant_snr_db"]) - float(v["prune_snr_db"])
+    names = [n for n in kurt if n in margin]
+    if not names:
+        return None
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(9.5, 3.4))
+        m = np.array([margin[n] for n in names])
+        lim = max(1.0, float(np.nanmax(np.abs(m))))
+        sc = ax.scatter(
+            np.arange(len(names)),
+            [kurt[n] for n in names],
+            c=m,
+            cmap="coolwarm_r",
+            vmin=-lim,
+            vmax=lim,
+            s=22,
+            edgecolor="k",
+            linewidth=0.3,
+        )
+        ax.set_yscale("log")
+        ax.axhline(3.0, color="gray", lw=0.8, ls=":")
+        ax.text(0, 3.0, " Gaussian (3)", va="bottom", fontsize=7, color="gray")
+        cb = fig.colorbar(sc, ax=ax, pad=0.01)
+        cb.set_label(f"quant - prune SNR at {bits} bits (dB)")
+        ax.set(xlabel="tensor (model order)", ylabel="kurtosis (Pearson, log)", title="Kurtosis map")
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "kurtosis_map",
+            "Kurtosis map",
+            f"Pearson kurtosis of every tensor in model order. Colour: SNR of INT{bits} minus SNR of the best pruning of the "
+            "same size (blue: quantization better, red: pruning better). Heavy tails (high kurtosis) favour pruning (paper §3).",
+        )
+
+
+def fig_theory(
+    kurtoses: Sequence[float],
+    bits: Sequence[int],
+    curve: Callable[[float, int], tuple[float, float]],
+    out_dir: Path,
+) -> Figure | None:
+    """Fig. 1/2-style theory curves at this model's kurtosis values.
+
+    ``curve(kurtosis, bits) -> (quant_snr_db, prune_snr_db)`` computes the expected SNRs of a distribution
+    with that kurtosis (the CLI passes the truncated Student-t of ``pvq.theory``); one line pair per
+    kurtosis value.
+    """
+    ks = [k for k in kurtoses if _finite(k)]
+    if not ks or not bits:
+        return None
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+        cmap = plt.get_cmap("plasma", len(ks) + 1)
+        for i, k in enumerate(ks):
+            vals = [curve(k, b) for b in bits]
+            ax.plot(bits, [v[0] for v in vals], "o-", color=cmap(i), label=f"quant, K={k:.3g}")
+            ax.plot(bits, [v[1] for v in vals], "s--", color=cmap(i), label=f"prune, K={k:.3g}")
+        ax.set(
+            xlabel="bits per weight (pruning at sparsity 1 - b/16)",
+            ylabel="expected SNR (dB)",
+            title="Theory at this model's kurtosis",
+        )
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "theory_kurtosis",
+            "Theory at this model's kurtosis (paper Figs. 1-2)",
+            "Expected SNR of quantization (solid, MSE-optimal clipping) and magnitude pruning (dashed) for a Student-t "
+            "(nu = 2) truncated to give the kurtosis of this model's tensors (10th, 50th and 90th percentile, and the maximum).",
+        )
+
+
+def fig_budget(
+    curves: Sequence[Mapping[str, Any]], chosen: Mapping[str, Any] | None, out_dir: Path
+) -> Figure | None:
+    """Model SNR vs average bits per weight: the mixed allocation against uniform baselines."""
+    if not curves:
+        return None
+    by: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for c in curves:
+        if _finite(c.get("snr_db")):
+            by[str(c["allocation"])].append((float(c["avg_bits"]), float(c["snr_db"])))
+    if not by:
+        return None
+    style = {
+        "mixed": ("k", "o-"),
+        "all quantization": (FAMILY_COLORS["quantization"], "s--"),
+        "all pruning": (FAMILY_COLORS["pruning"], "^--"),
+    }
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+        for label, pts in by.items():
+            pts.sort()
+            color, fmt = style.get(label, ("gray", ".-"))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], fmt, color=color, label=label, ms=4)
+        if chosen and _finite(chosen.get("snr_db")):
+            ax.plot(
+                [chosen["avg_bits"]],
+                [chosen["snr_db"]],
+                "*",
+                color="gold",
+                ms=16,
+                mec="k",
+                label="recommended",
+                zorder=5,
+            )
+        ax.set(
+            xlabel="average bits per weight (overhead counted)",
+            ylabel="model SNR (dB, mean relative error)",
+            title="Size budget",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "budget_curve",
+            "Mixed allocation under a size budget",
+            "Model-level SNR, -10 log10 of the mean relative error over tensors (every layer weighted equally), of the "
+            "best mixed choice per tensor, against every tensor quantized (INT-b) or every tensor pruned, at each average size.",
+        )
+
+
+def fig_allocation(alloc_rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+    """Bits per weight chosen for each tensor at the recommended budget, coloured by family."""
+    if not alloc_rows:
+        return None
+    with plt.rc_context(_STYLE):
+        n = len(alloc_rows)
+        fig, ax = plt.subplots(figsize=(9.5, 3.2))
+        x = np.arange(n)
+        ax.bar(
+            x,
+            [r["bits_per_weight"] for r in alloc_rows],
+            color=[FAMILY_COLORS.get(r["family"], "gray") for r in alloc_rows],
+            width=0.85,
+        )
+        budget = alloc_rows[0].get("budget_bits")
+        if _finite(budget):
+            ax.axhline(float(budget), color="k", ls=":", lw=1)
+            ax.text(
+                n - 0.5, float(budget), f" budget {float(budget):.3g}", va="bottom", ha="right", fontsize=8
+            )
+        handles = [
+            plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS[f])
+            for f in FAMILY_COLORS
+            if any(r["family"] == f for r in alloc_rows)
+        ]
+        labels = [f for f in FAMILY_COLORS if any(r["family"] == f for r in alloc_rows)]
+        ax.legend(handles, labels, fontsize=7, ncol=len(labels), loc="upper left")
+        ax.set(
+            xlabel="tensor (model order)", ylabel="bits per weight", title="Recommended storage per tensor"
+        )
+        ax.set_xlim(-0.6, n - 0.4)
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "allocation",
+            "Recommended storage per tensor",
+            "The option chosen for each tensor under the size budget (mask/metadata overhead included); the dotted line "
+            "is the budget (average bits per weight).",
+        )
+
+
+def fig_layers(layer_rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+    """Fig. 4 for this model: per chunk, quantization SNR against pruning SNR, with the range from the
+    worst heuristic to the best solution (and to the bound when one was computed)."""
+    if not layer_rows:
+        return None
+    # (layer, bits, chunk, method) -> list of (kind, snr)
+    acc: dict[tuple[str, int, Any, str], list[tuple[str, float]]] = defaultdict(list)
+    for r in layer_rows:
+        if _finite(r.get("snr_db")):
+            acc[(str(r["layer"]), int(r["bits"]), r.get("chunk", 0), str(r["method"]))].append(
+                (str(r.get("kind", "heuristic")), float(r["snr_db"]))
+            )
+    layers = sorted({k[0] for k in acc})
+    if not layers:
+        return None
+    with plt.rc_context(_STYLE):
+        ncol = min(len(layers), 3)
+        nrow = math.ceil(len(layers) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
+        all_bits = sorted({k[1] for k in acc})
+        cmap = plt.get_cmap("viridis", max(len(all_bits), 2))
+        for ax, layer in zip(axes.flat, layers, strict=False):
+            for (lay, b, chunk, method), vals in acc.items():
+                if lay != layer or method != "quant":
+                    continue
+                other = acc.get((lay, b, chunk, "prune"))
+                if not other:
+                    continue
+                qa = [v for k, v in vals if k != "bound"]
+                pa = [v for k, v in other if k != "bound"]
+                if not qa or not pa:
+                    continue
+                qb = [v for k, v in vals if k == "bound"]
+                pb = [v for k, v in other if k == "bound"]
+                c = cmap(all_bits.index(b))
+                qx, py = max(qa), max(pa)
+                ax.plot([min(qa), max(qb + qa)], [py, py], "-", color=c, lw=1, alpha=0.7)
+                ax.plot([qx, qx], [min(pa), max(pb + pa)], "-", color=c, lw=1, alpha=0.7)
+                ax.plot([qx], [py], "o", color=c, ms=3.5)
+            lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+            hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.7)
+            ax.set_title(layer, fontsize=8)
+            ax.set(xlabel="quantization SNR (dB)", ylabel="pruning SNR (dB)")
+        for ax in list(axes.flat)[len(layers) :]:
+            ax.axis("off")
+        handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i)) for i in range(len(all_bits))]
+        fig.legend(
+            handles,
+            [f"{b} bits" for b in all_bits],
+            fontsize=7,
+            loc="lower center",
+            ncol=len(all_bits),
+            bbox_to_anchor=(0.5, -0.02),
+        )
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        return save(
+            fig,
+            out_dir,
+            "layerwise",
+            "Per-layer output error (paper Fig. 4)",
+            "Each point is one chunk of a layer's output-error problem at one bit-width: best quantization SNR against best "
+            "pruning SNR (exact optimum where proved). Lines span from the worst heuristic to the best solution or bound.",
+        )
