@@ -180,3 +180,23 @@ def check_in_browser(page: Path, tmp: Path, shot: Path) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/install_system.sh installs it)")
 def test_report_in_headless_browser(rendered: Path, tmp_path: Path) -> None:
     check_in_browser(rendered, tmp_path, REPO / "test-artifacts" / "report_synthetic.png")
+
+
+def test_reproduce_index_links_every_figure(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pvq.report._index import IndexEntry, write_reproduce_index
+
+    (tmp_path / "fig1").mkdir()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    fig.savefig(tmp_path / "fig1" / "fig1.png")
+    plt.close(fig)
+    entries = [
+        IndexEntry("fig1", ["Gaussian grid differs from the paper's"], [tmp_path / "fig1" / "fig1.png"], 3)
+    ]
+    page = write_reproduce_index(tmp_path, entries, {"preset": "smoke"}, "test").read_text()
+    assert "src='fig1/fig1.png'" in page and "What differs from the paper" in page and "Gaussian grid" in page

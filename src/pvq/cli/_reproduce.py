@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
                 raise PvqInputError(f"pvq reproduce: unknown figure/table '{n}'; known: {', '.join(known) or 'none yet'}")
         enable_progress(not json_out)
         all_rows = []
+        index_entries = []
         for n in todo:
             sub = out / n
             result = experiments.get(n)(cfg)
@@ -45,9 +46,18 @@ def register(app: typer.Typer) -> None:
             atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))
             paths = result.plot(sub)
             all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
+            notes = list(result.to_json().get("notes", []) or [])
+            index_entries.append((n, notes, [Path(p) for p in paths], len(result.rows())))
             if not json_out:
                 print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
                 for p in paths:
                     print(f"  {p}", file=sys.stderr)
+        if name == "all":
+            from pvq import __version__
+            from pvq.report._index import IndexEntry, write_reproduce_index
+
+            page = write_reproduce_index(out, [IndexEntry(*e) for e in index_entries], cfg.to_json(), __version__)
+            if not json_out:
+                print(f"index: {page}", file=sys.stderr)
         if json_out:
             print_json_rows(all_rows)
