@@ -1,17 +1,122 @@
-"""`pvq tensors` (not built yet: issue 4)."""
+"""`pvq tensors SOURCE`: quantization vs magnitude pruning for every weight tensor (paper Sec. 3.4)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
 import typer
 
-from pvq.cli._common import not_built
+from pvq.cli._common import parse_bits, print_json_rows
+from pvq.errors import PvqInputError
+
+
+def _parse_nm(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            n, m = (int(x) for x in part.split(":"))
+        except ValueError:
+            raise PvqInputError(f"--nm: cannot parse '{part}' (use N:M, e.g. 2:4,1:4)") from None
+        out.append((n, m))
+    return out
+
+
+def _csv_text(rows: list[dict]) -> str:
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(keys))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("x".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _f(x: float, width: int = 8) -> str:
+    return f"{x:>{width}.2f}" if math.isfinite(x) else f"{x!s:>{width}}"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "tensors",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        help="Not built yet (issue 4).",
-    )
-    def _cmd(ctx: typer.Context) -> None:
-        not_built("tensors", "issue 4")
+    @app.command("tensors")
+    def tensors(
+        source: str = typer.Argument(
+            ..., help="bundled model name (pvq models), checkpoint/safetensors/ONNX/GGUF file or HF folder"
+        ),
+        bits: str = typer.Option("2-8", "--bits", help="bit-widths 2..16: a range 2-8 or a list 8,4,2"),
+        range_search: str = typer.Option(
+            "optimal", "--range-search", help="optimal (exact) | grid (published)"
+        ),
+        json_out: bool = typer.Option(False, "--json", help="print a JSON array of rows on stdout"),
+        csv_file: str = typer.Option("", "--csv", help="also write the rows as CSV to this file"),
+        out_dir: str = typer.Option(
+            "", "--out", help="folder for tensors.jsonl (resumable), tensors.json and tensors.csv"
+        ),
+        count_overhead: bool = typer.Option(
+            False, "--count-overhead", help="charge pruning its mask (1 bit/weight) and N:M its metadata"
+        ),
+        formats: str = typer.Option(
+            "",
+            "--formats",
+            help="extra formats: nf4, fp8_e4m3, fp4_e2m1 (at their bits) or fp, nf (every bit)",
+        ),
+        per_channel: bool = typer.Option(False, "--per-channel", help="add per-output-channel quant/pruning"),
+        nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
+    ) -> None:
+        """Quantization vs pruning SNR for every conv/linear weight of SOURCE, at every bit-width."""
+        from pvq._progress import enable_progress
+        from pvq.models import load_weights
+        from pvq.tensors import sweep
+
+        b = parse_bits(bits, lo=2, hi=16)
+        csv_path = Path(csv_file) if csv_file else None
+        out = Path(out_dir) if out_dir else None
+        if range_search not in ("optimal", "grid"):
+            raise PvqInputError(f"--range-search: must be optimal or grid, got '{range_search}'")
+        if csv_path is not None and csv_path.is_dir():
+            raise PvqInputError(f"--csv: {csv_path} is a folder; give a file name")
+        ws = load_weights(source)
+        enable_progress(not json_out)
+        res = sweep(
+            ws,
+            bits=b,
+            range_search=range_search,
+            formats=[f for f in (x.strip() for x in formats.split(",")) if f],
+            per_channel=per_channel,
+            nm_patterns=_parse_nm(nm),
+            count_overhead=count_overhead,
+            resume_path=None if out is None else out / "tensors.jsonl",
+        )
+        rows = res.rows()
+        if out is not None:
+            from pvq._io import atomic_write_text, to_jsonable
+
+            atomic_write_text(out / "tensors.json", json.dumps(to_jsonable(res.to_json()), indent=1))
+            atomic_write_text(out / "tensors.csv", _csv_text(rows))
+        if csv_path is not None:
+            from pvq._io import atomic_write_text
+
+            atomic_write_text(csv_path, _csv_text(rows))
+        if json_out:
+            print_json_rows(rows)
+            return
+        for note in res.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if res.resumed:
+            print(f"resumed: {res.resumed} tensors taken from {out / 'tensors.jsonl'}", file=sys.stderr)
+        print(f"{res.source}: {len(res.names())} tensors, range search {range_search}")
+        print(
+            f"{'bits':>4} {'tensors':>7} {'prune wins':>10} {'corr. wins':>10} {'med quant':>9} {'med prune':>9} {'nat. sparsity':>13}"
+        )
+        for s in res.summary():
+            print(
+                f"{s['bits']:>4} {s['tensors']:>7} {s['prune_wins']:>10.1%} {s['prune_corrected_wins']:>10.1%} "
+                f"{_f(s['median_quant_snr_db'], 9)} {_f(s['median_prune_snr_db'], 9)} {s['mean_quant_sparsity']:>13.1%}"
+            )
+        where = [str(p) for p in (out, csv_path) if p is not None]
+        print("per-tensor rows: " + (", ".join(where) if where else "use --json, --csv or --out"))
