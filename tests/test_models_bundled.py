@@ -165,3 +165,20 @@ def test_calibration_batches(loaded: dict, name: str) -> None:  # noqa: ANN001
         out = model(a[0]) if isinstance(a[0], torch.Tensor) else model(**a[0])
     out = out.logits if hasattr(out, "logits") else out
     assert out.shape[0] == 2 and bool(torch.isfinite(out).all())
+
+
+def test_minilm_own_bert_matches_transformers(loaded: dict) -> None:  # noqa: ANN001
+    """pvq's own BERT (the fallback without transformers) loads the same file exactly and agrees."""
+    reference = _model(loaded, "minilm")
+    own = create_model("minilm", pretrained=False, backend="pvq")
+    report = load_pretrained(own, "minilm")
+    assert report.missing == () and report.unexpected == ()
+    assert type(own).__name__ == "BertSentenceEncoder"
+    tok = get_tokenizer("minilm")
+    sentences = [
+        "A man is playing a guitar.",
+        "Someone plays the guitar on a stage in front of many people.",
+        "Hi",
+    ]
+    e_own, e_ref = embed_sentences(own, tok, sentences), embed_sentences(reference, tok, sentences)
+    assert torch.allclose(e_own, e_ref, atol=1e-5)

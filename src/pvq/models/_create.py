@@ -45,7 +45,7 @@ def _check(name: str) -> None:
         raise PvqInputError(f"{name}: not a bundled model (choose from {', '.join(bundled_names())})")
 
 
-def _build(name: str, path: Path, empty: bool) -> nn.Module:
+def _build(name: str, path: Path, empty: bool, backend: str) -> nn.Module:
     if name == "mobilenet_v2":
         from pvq.models._mobilenetv2 import mobilenet_v2
 
@@ -57,7 +57,7 @@ def _build(name: str, path: Path, empty: bool) -> nn.Module:
     if name == "minilm":
         from pvq.models._minilm import build_minilm
 
-        return build_minilm(path, empty)
+        return build_minilm(path, empty, backend)
     from pvq.models._smollm2 import build_llama
 
     return build_llama(path, empty)
@@ -81,17 +81,18 @@ def load_pretrained(model: nn.Module, name: str) -> KeyReport:
     return load_llama_weights(model, path)
 
 
-def create_model(name: str, pretrained: bool = True) -> nn.Module:
+def create_model(name: str, pretrained: bool = True, *, backend: str = "auto") -> nn.Module:
     """The bundled model ``name`` as a torch module in eval mode (weights loaded unless ``pretrained=False``).
 
     mobilenet_v2 / efficientnet_lite0: (B, 3, 224, 224) normalised images (``input_spec``) -> (B, 1000)
     logits. minilm: ``model(input_ids, attention_mask, token_type_ids)`` -> (B, 384) unit sentence
     embeddings. smollm2: transformers LlamaForCausalLM (``model(input_ids).logits``: (B, T, 49152));
-    its weights were stored as Q4_1 and are already 4-bit.
+    its weights were stored as Q4_1 and are already 4-bit. ``backend`` (minilm only): "auto",
+    "transformers" or "pvq" (pvq's own BERT, used automatically when transformers is absent).
     """
     _check(name)
     path = bundled_path(name) if pretrained or name in ("minilm", "smollm2") else None
-    model = _build(name, path if path is not None else Path("."), empty=pretrained)
+    model = _build(name, path if path is not None else Path("."), empty=pretrained, backend=backend)
     if pretrained:
         load_pretrained(model, name)
     return model.eval()

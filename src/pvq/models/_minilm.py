@@ -27,9 +27,19 @@ def _bert_classes() -> tuple[Any, Any]:
     return BertConfig, BertModel
 
 
-def build_minilm(folder: Path, empty: bool = False) -> torch.nn.Module:
+def build_minilm(folder: Path, empty: bool = False, backend: str = "auto") -> torch.nn.Module:
     """A MiniLM sentence encoder with the folder's config.json, random init (uninitialised if ``empty``):
-    forward -> (B, 384) unit vectors."""
+    forward -> (B, 384) unit vectors.
+
+    ``backend``: "transformers" (BertModel), "pvq" (pvq's own BERT, same keys and outputs), or "auto"
+    (transformers when installed, else pvq's).
+    """
+    if backend not in ("auto", "transformers", "pvq"):
+        raise PvqInputError(f"backend: must be auto, transformers or pvq, got {backend!r}")
+    if backend == "pvq" or (backend == "auto" and not _has_transformers()):
+        from pvq.models._bert import BertConfigLite, BertSentenceEncoder
+
+        return BertSentenceEncoder(BertConfigLite.from_json(folder / "config.json")).eval()
     BertConfig, BertModel = _bert_classes()
 
     class MiniLMEncoder(BertModel):  # type: ignore[misc, valid-type]
@@ -52,6 +62,12 @@ def build_minilm(folder: Path, empty: bool = False) -> torch.nn.Module:
 
     config = BertConfig.from_json_file(str(folder / "config.json"))
     return hf_construct(MiniLMEncoder, config, empty).eval()
+
+
+def _has_transformers() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("transformers") is not None
 
 
 def load_minilm_weights(model: torch.nn.Module, folder: Path) -> KeyReport:
