@@ -1,0 +1,54 @@
+"""What every per-row solver returns: a frozen :class:`SolveResult` (value, bound, gap, seconds, status)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SolveResult", "STATUSES", "relative_gap", "row_error"]
+
+STATUSES = ("optimal", "time_limit", "heuristic")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """One solve of one row.
+
+    ``value``: output error ``(w - w0)^T G (w - w0) = ||X (w - w0)||^2`` of ``solution`` (for a bound
+    solver: the lower bound itself). ``bound``: a proved lower bound on the optimum (``nan`` when the
+    solver proves none). ``gap``: ``(value - bound) / value`` (0 when proved optimal, ``nan`` when
+    there is no bound). ``seconds``: wall time. ``status``: ``optimal`` (certified; for a bound solver:
+    its relaxation solved), ``time_limit`` (stopped early; ``bound``/``gap`` still valid) or
+    ``heuristic``. ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
+    for a pure bound). ``notes``: anything the caller must know (e.g. a ridge added to ``G``).
+    """
+
+    value: float
+    bound: float
+    gap: float
+    seconds: float
+    status: str
+    solution: np.ndarray | None = field(default=None, compare=False, repr=False)
+    nodes: int = 0
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"SolveResult.status must be one of {STATUSES}, got {self.status!r}")
+
+
+def relative_gap(value: float, bound: float) -> float:
+    """``(value - bound) / value`` clipped at 0; 0 when value is 0; ``nan`` without a bound."""
+    if not math.isfinite(bound):
+        return math.nan
+    if value <= 0.0:
+        return 0.0
+    return max(0.0, (value - bound) / value)
+
+
+def row_error(G: np.ndarray, w0: np.ndarray, w: np.ndarray) -> float:
+    """Output error ``(w - w0)^T G (w - w0)`` (eq. 4/7 without averaging), float64, clipped at 0."""
+    d = np.asarray(w, dtype=np.float64) - np.asarray(w0, dtype=np.float64)
+    return max(0.0, float(d @ G @ d))

@@ -1,0 +1,102 @@
+"""Exact quantization equals brute force over the integer box; heuristic <= exact <= SDP bound in SNR."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+import pytest
+
+from pvq.layerwise import quant_exact, quant_gptq, quant_rtn, result_rows, row_error, solve_row
+
+# (bits, n) with 2^(bits n) small enough to enumerate every point of the box
+SIZES = {1: 10, 2: 7, 3: 5, 4: 4, 5: 3, 6: 2, 7: 2, 8: 2}
+
+
+def _problem(rng, n, bits):
+    X = rng.standard_normal((3 * n, n)) @ rng.standard_normal((n, n))
+    w0 = rng.standard_normal(n)
+    qmax = 2 ** (bits - 1) - 1 if bits > 1 else 1
+    scale = float(np.abs(w0).max() / qmax * rng.uniform(0.5, 1.5))  # sometimes clipping, sometimes not
+    return X.T @ X, w0, scale
+
+
+def _brute(G, w0, scale, bits):
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    Z = np.array(list(itertools.product(range(lo, hi + 1), repeat=w0.shape[0])), dtype=np.float64)
+    D = Z * scale - w0
+    return float(np.einsum("ij,jk,ik->i", D, G, D).min())
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+@pytest.mark.parametrize("order", ["box", "vblast", "natural"])
+def test_exact_quant_equals_brute_force(rng, bits, order):
+    for _ in range(5):
+        n = int(rng.integers(2, SIZES[bits] + 1))
+        G, w0, scale = _problem(rng, n, bits)
+        res = quant_exact(G, w0, scale, bits, order=order)
+        assert res.status == "optimal" and res.gap == 0.0
+        z = res.solution / scale
+        zi = np.round(z)
+        assert np.allclose(z, zi) and zi.min() >= -(2 ** (bits - 1)) and zi.max() <= 2 ** (bits - 1) - 1
+        assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_heuristic_le_exact_le_bound_every_row(rng, bits):
+    for row in range(3):
+        G, w0, scale = _problem(rng, 8, bits)
+        res = solve_row(
+            G, w0, "quant", bits, scale=scale, solvers=["rtn", "gptq", "sdp_round", "sdp", "sdp_box", "exact"]
+        )
+        rows = {r["solver"]: r for r in result_rows(res, G, w0, "quant", bits, row=row)}
+        ex = rows["exact"]["snr_db"]
+        for h in ("rtn", "gptq", "sdp_round"):
+            assert rows[h]["snr_db"] <= ex + 1e-6
+            assert rows[h]["kind"] == "heuristic"
+        # the SDP solvers are accurate to about 1e-5 relative: allow 1e-3 dB
+        assert rows["sdp"]["snr_db"] >= ex - 1e-3 and rows["sdp_box"]["snr_db"] >= ex - 1e-3
+        assert rows["sdp_box"]["snr_db"] <= rows["sdp"]["snr_db"] + 1e-3  # the box only tightens it
+        assert rows["exact"]["status"] == "optimal" and rows["sdp"]["kind"] == "bound"
+
+
+def test_prune_rows_order_heuristic_le_exact(rng):
+    X = rng.standard_normal((40, 12))
+    G, w0 = X.T @ X, rng.standard_normal(12)
+    res = solve_row(G, w0, "prune", 4)
+    rows = {r["solver"]: r for r in result_rows(res, G, w0, "prune", 4)}
+    for h in ("magnitude", "obs", "swap"):
+        assert rows[h]["snr_db"] <= rows["exact"]["snr_db"] + 1e-9
+
+
+def test_time_limit_returns_gap_not_hang(rng):
+    n = 80
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    X = rng.standard_normal((4 * n, n)) * np.exp(-np.arange(n) / n * 6) @ U.T
+    G, w0 = X.T @ X, rng.standard_normal(n)
+    scale = float(np.abs(w0).max() / 127 * 0.8)
+    t0 = time.perf_counter()
+    res = quant_exact(G, w0, scale, 8, time_limit=0.2)
+    assert time.perf_counter() - t0 < 10.0
+    assert res.value <= quant_gptq(G, w0, scale, 8).value * (1 + 1e-12)
+    if res.status == "time_limit":
+        assert 0.0 <= res.gap <= 1.0 and res.bound <= res.value and math.isfinite(res.bound)
+
+
+def test_rtn_matches_formula(rng):
+    G = np.eye(4)
+    w0 = np.array([0.26, -1.0, 0.74, 3.0])
+    res = quant_rtn(G, w0, 0.5, 3)
+    assert np.allclose(res.solution, [0.5, -1.0, 0.5, 1.5])  # 3.0 clipped to 3 * 0.5
+    assert res.value == pytest.approx(row_error(G, w0, res.solution))
+
+
+def test_singular_gram_ridge_note(rng):
+    X = rng.standard_normal((20, 6))
+    X[:, 2] = 0.0  # a dead input: singular G, Cholesky fails
+    G, w0 = X.T @ X, rng.standard_normal(6)
+    res = quant_exact(G, w0, 0.3, 3)
+    assert any("ridge" in n for n in res.notes)
+    assert res.value == pytest.approx(_brute(G, w0, 0.3, 3), rel=1e-6)
