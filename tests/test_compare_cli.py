@@ -113,3 +113,15 @@ def test_data_folder_without_images(tmp_path: Path) -> None:
     _one_line_error(
         run_pvq("compare", str(src), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")), "--data"
     )
+
+
+def test_compare_report_in_headless_browser(
+    tiny_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    from test_report_html import CHROMIUM, REPO, check_in_browser
+
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (scripts/install_system.sh installs it)")
+    out, res = tiny_run
+    assert res.returncode == 0, res.stderr
+    check_in_browser(out / "index.html", tmp_path, REPO / "test-artifacts" / "report_tiny_pt.png")

@@ -33,9 +33,9 @@ def register(app: typer.Typer) -> None:
             "mobilenet_v2", help="bundled model name (see `pvq models`) or a model file/folder"
         ),
         bits: str = typer.Option("2-8", "--bits", help="bit budgets: a range 2-8 or a list 8,4,2 (2..8)"),
-        data: Path | None = typer.Option(
+        data: Path | None = typer.Option(  # noqa: B008
             None, "--data", help="calibration images (a folder) for the layer-wise comparison"
-        ),  # noqa: B008
+        ),
         budget: str = typer.Option(
             "4", "--budget", help="model size budget: bits/weight (4), share of FP16 (25%), or size (1.5MB)"
         ),
@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         from pvq import __version__
         from pvq._progress import enable_progress
         from pvq.compare import CompareConfig, run_compare
+        from pvq.compare._options import DISPLAY
         from pvq.compare._text import verdict_text
         from pvq.compare._write import write_outputs
 
@@ -105,7 +106,10 @@ def register(app: typer.Typer) -> None:
         paper = {r["bits"]: r for r in result.summary_paper}
         for r in result.summary:
             q = r["wins"].get("quantization", 0)
-            others = ", ".join(f"{k} {v}" for k, v in r["wins"].items() if k != "quantization") or "0"
+            others = (
+                ", ".join(f"{DISPLAY.get(k, k)} {v}" for k, v in r["wins"].items() if k != "quantization")
+                or "0"
+            )
             p = paper.get(r["bits"])
             t.add_row(
                 str(r["bits"]),

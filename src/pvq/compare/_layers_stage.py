@@ -1,24 +1,194 @@
-"""The layer-wise (output error) sample of a compare run: a few layers, a few chunks, exact solvers."""
+"""The layer-wise (output error) sample of a compare run: a few layers, a few chunks, every bit-width,
+heuristics and exact solvers of :mod:`pvq.layerwise` on the layer's real inputs.
+
+Each (layer, chunk, bits, method, solver) becomes one row with the DESIGN.md layer keys; the chunk's
+SNR pools its sampled output rows: ``10 log10(sum ||X w0||² / sum ||X(w - w0)||²)``. Rows are appended
+to ``partial/layers.jsonl`` per (layer, chunk, bits), so an interrupted run resumes there.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_layer_sample"]
+import numpy as np
+
+from pvq._io import append_jsonl, read_jsonl
+from pvq._progress import progress
+from pvq.metrics import snr_db
+
+__all__ = ["run_layer_sample", "pick_layers", "pool_rows", "PAPER_LAYERS"]
+
+# the layers of the paper's Fig. 4 that pvq has weights for (paper Table 3)
+PAPER_LAYERS = (
+    "features.8.conv.0.0",
+    "features.11.conv.1.0",
+    "features.8.conv.1.0",
+    "features.11.conv.0.0",
+    "blocks.1.1.conv_pw",
+)
+ROWS_PER_CHUNK = 4
+SOLVERS = {"prune": ("magnitude", "obs", "exact"), "quant": ("rtn", "gptq", "exact")}
+
+
+def pick_layers(names_inputs: list[tuple[str, int]], k: int) -> list[str]:
+    """``k`` layers: the paper's Fig. 4 layers when the model has them, else evenly spread over depth
+    among layers with at least 16 inputs per output (first and last layer excluded)."""
+    names = [n for n, _ in names_inputs]
+    chosen = [n for n in PAPER_LAYERS if n in names][:k]
+    pool = [n for n, d in names_inputs[1:-1] if d >= 16 and n not in chosen] or [
+        n for n in names if n not in chosen
+    ]
+    if len(chosen) < k and pool:
+        idx = np.unique(np.linspace(0, len(pool) - 1, k - len(chosen) + 2)[1:-1].round().astype(int))
+        chosen += [pool[i] for i in idx]
+    return chosen[:k]
+
+
+def pool_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pool per-output-row results (D's ``result_rows``) into one row per (layer, chunk, bits, method, solver)."""
+    acc: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["layer"], r["chunk"], r["bits"], r["method"], r["solver"])
+        d = acc.setdefault(
+            key,
+            {"signal": 0.0, "error": 0.0, "seconds": 0.0, "kind": r["kind"], "statuses": set(), "rows": 0},
+        )
+        d["signal"] += float(r["signal"])
+        d["error"] += float(r["error"])
+        d["seconds"] += float(r["seconds"])
+        d["statuses"].add(r["status"])
+        d["rows"] += 1
+    out = []
+    for (layer, chunk, b, method, solver), d in acc.items():
+        st = d["statuses"]
+        status = "optimal" if st == {"optimal"} else ("time_limit" if "time_limit" in st else "heuristic")
+        out.append(
+            {
+                "layer": layer,
+                "chunk": chunk,
+                "bits": b,
+                "method": method,
+                "solver": solver,
+                "snr_db": snr_db(d["signal"], d["error"]),
+                "kind": d["kind"],
+                "seconds": d["seconds"],
+                "status": status,
+                "rows": d["rows"],
+            }
+        )
+    return out
+
+
+def _linear_like(model: Any) -> list[tuple[str, int]]:
+    from torch import nn
+
+    out = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(m, "weight", None) is not None:
+            w = m.weight
+            out.append((name, int(np.prod(w.shape[1:]))))
+    return out
 
 
 def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict[str, Any]], str]:
-    """Rows (DESIGN.md layer keys) and a one-line note on what was done or why it was skipped."""
-    from pvq.models._registry import bundled_names
+    """Rows (DESIGN.md layer keys, one per chunk and solver) and a one-line note on what was done or skipped."""
+    from pvq.models import bundled_names
 
     if cfg.source not in bundled_names():
         return [], (
-            f"skipped: {cfg.source} is a weights file without an architecture pvq knows, so no layer inputs can be "
-            "captured (calibration skipped); the per-tensor comparison above does not need them."
+            f"skipped: {Path(cfg.source).name} is a weights file, and pvq has no architecture to run it with, so no layer "
+            "inputs can be captured (calibration skipped); the per-tensor comparison does not need them."
         )
     try:
-        from pvq.layerwise import capture_layer_problems  # noqa: F401
+        from pvq.layerwise import capture_layer_problems, result_rows, solve_row
     except ImportError:
         return [], "skipped: the layer-wise solvers (pvq.layerwise) are not available in this installation."
-    return [], "skipped: not wired yet."
+    from pvq.models import calibration_batches, create_model
+
+    t0 = time.perf_counter()
+    model = create_model(cfg.source)
+    if cfg.data is not None:
+        from pvq.data import image_folder
+
+        x = image_folder(cfg.data, size=224).tensors[0]
+        batches: list[Any] = list(x[: cfg.calib_samples * 8].split(8))
+        data_note = f"calibration: {len(x)} images from {cfg.data}"
+    else:
+        batches = calibration_batches(
+            cfg.source, n=max(1, cfg.calib_samples // 4), seed=cfg.seed, batch_size=4, seq_len=64
+        )
+        data_note = "calibration: the bundled model's own inputs (crops of scikit-learn's sample photos, or pydoc text)"
+    layers = pick_layers(_linear_like(model), cfg.layers)
+    path = part / "layers.jsonl"
+    done = {(r["layer"], r["chunk"], r["bits"]) for r in read_jsonl(path)}
+    rows = [r for r in read_jsonl(path)]
+    if done:
+        log(f"resuming: {len(done)} layer chunks already solved")
+    stopped = False
+    n_chunks = 0
+    for layer in layers:
+        if time.perf_counter() - t0 > cfg.layer_time_s:
+            stopped = True
+            break
+        problems = capture_layer_problems(
+            model,
+            layer,
+            batches,
+            opt_dim=cfg.opt_dim,
+            bits=cfg.bits,
+            max_chunks=cfg.chunks,
+            max_rows=ROWS_PER_CHUNK,
+            seed=cfg.seed,
+        )
+        for p in progress(problems, total=len(problems), desc=f"layer {layer}"):
+            n_chunks += 1
+            for b in cfg.bits:
+                if (p.layer, p.chunk, b) in done:
+                    continue
+                if time.perf_counter() - t0 > cfg.layer_time_s:
+                    stopped = True
+                    break
+                raw: list[dict[str, Any]] = []
+                for i, w0 in enumerate(p.W):
+                    if not np.any(w0):
+                        continue
+                    for method in ("prune", "quant"):
+                        scale = p.scales.get(b) if method == "quant" else None
+                        if method == "quant" and not (scale and math.isfinite(scale) and scale > 0):
+                            continue
+                        res = solve_row(
+                            p.G,
+                            w0,
+                            method,
+                            b,
+                            scale=scale,
+                            solvers=SOLVERS[method],
+                            time_limit=cfg.solve_time_s,
+                            seed=cfg.seed,
+                        )
+                        raw += result_rows(
+                            res, p.G, w0, method, b, layer=p.layer, chunk=p.chunk, row=int(p.row_ids[i])
+                        )
+                pooled = pool_rows(raw)
+                append_jsonl(path, pooled)
+                rows += pooled
+                done.add((p.layer, p.chunk, b))
+            if stopped:
+                break
+        if stopped:
+            break
+    per_layer: dict[str, set[Any]] = defaultdict(set)
+    for r in rows:
+        per_layer[r["layer"]].add(r["chunk"])
+    what = ", ".join(f"{k} ({len(v)} chunks)" for k, v in per_layer.items())
+    note = (
+        f"{len(per_layer)} layers sampled: {what}; {ROWS_PER_CHUNK} output rows per chunk of {cfg.opt_dim} inputs, "
+        f"solvers {', '.join(f'{m}: ' + '/'.join(s) for m, s in SOLVERS.items())}, {cfg.solve_time_s:g} s limit per exact solve; {data_note}."
+    )
+    if stopped:
+        note += f" Stopped at the {cfg.layer_time_s:g} s time budget of this stage (--layer-time); rerun to continue."
+    return rows, note

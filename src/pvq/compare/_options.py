@@ -23,6 +23,7 @@ from pvq.formats import NM, metadata_bits_per_weight
 __all__ = [
     "Option",
     "FAMILIES",
+    "DISPLAY",
     "MASK_BITS_PER_WEIGHT",
     "nm_metadata_bits",
     "options_from_rows",
@@ -33,6 +34,14 @@ __all__ = [
 FP16_BITS = 16.0
 MASK_BITS_PER_WEIGHT = 1.0  # an uncompressed bitmask for unstructured sparsity
 FAMILIES = ("quantization", "pruning", "n:m", "quant+n:m", "quant+prune", "fp16")
+DISPLAY = {  # how the families read in sentences
+    "quantization": "quantization",
+    "pruning": "pruning",
+    "n:m": "N:M pruning",
+    "quant+n:m": "N:M pruning + quantization",
+    "quant+prune": "pruning + quantization",
+    "fp16": "FP16 (uncompressed)",
+}
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class CompareConfig:
     calib_samples: int = 8
     opt_dim: int = 32
     solve_time_s: float = 2.0
-    layer_time_s: float = 90.0
+    layer_time_s: float = 60.0
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pvq.compare._options import DISPLAY
+
 __all__ = ["Verdict", "verdict_text"]
 
 
@@ -57,7 +59,7 @@ def verdict_text(result: Any) -> Verdict:
         head = f"At {ref_bits} bits per weight, **quantization is better for {q_wins} of {n} tensors**"
     else:
         top = max((f for f in s["wins"] if f != "quantization"), key=lambda f: s["wins"][f])
-        head = f"At {ref_bits} bits per weight, **{top} is better for {s['wins'][top]} of {n} tensors** (quantization: {q_wins})"
+        head = f"At {ref_bits} bits per weight, **{DISPLAY[top]} is better for {s['wins'][top]} of {n} tensors** (quantization: {q_wins})"
     head += (
         f" (median SNR {_db(s['median_quant_snr_db'])} for INT{ref_bits} vs {_db(s['median_prune_snr_db'])} "
         f"for the best pruning of the same size, mask counted)."
@@ -69,7 +71,7 @@ def verdict_text(result: Any) -> Verdict:
         points.append(
             "Quantization is not the majority winner at "
             + ", ".join(
-                f"{b} bits ({summary[b]['majority']}: {summary[b]['wins'][summary[b]['majority']]}/{summary[b]['tensors']})"
+                f"{b} bits ({DISPLAY[summary[b]['majority']]}: {summary[b]['wins'][summary[b]['majority']]}/{summary[b]['tensors']})"
                 for b in flips
             )
             + "."
@@ -103,7 +105,7 @@ def verdict_text(result: Any) -> Verdict:
     )
     points.append(
         f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight ({_human_bytes(total_bits)} of weights): "
-        + ", ".join(f"{k} for {c} tensor{'s' if c > 1 else ''}" for k, c in fam.most_common())
+        + ", ".join(f"{DISPLAY[k]} for {c} tensor{'s' if c > 1 else ''}" for k, c in fam.most_common())
         + f"; model SNR {_db(a.snr_db)}{cmp}."
     )
     if upgrades:
