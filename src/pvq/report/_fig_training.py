@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plot_table1", "plot_fig5", "plot_fig8"]
+__all__ = ["plot_table1", "plot_fig5", "plot_fig8", "table1_markdown"]
 
 
 def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
@@ -23,21 +23,46 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
 
 
 def plot_table1(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Test accuracy vs bits (equal size: pruning at sparsity 1 - b/16) for QAT and pruning."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for method, style in (("quant", "o-"), ("prune", "s--")):
-        pts = sorted((r["bits"], r["value"]) for r in rows if r["method"] == method)
-        if pts:
-            ax.plot([b for b, _ in pts], [v for _, v in pts], style, label={"quant": "QAT (LSQ)", "prune": "pruning"}[method])
-    orig = [r["value"] for r in rows if r["method"] == "none"]
-    if orig:
-        ax.axhline(orig[0], color="gray", lw=1, ls=":", label="uncompressed")
-    ax.set_xlabel("bits (pruning: sparsity 1 - b/16)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.invert_xaxis()
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, out_dir, "table1")
+    """Test accuracy vs bits (equal size: pruning at sparsity 1 - b/16) for QAT and pruning, one panel per model."""
+    models = list(dict.fromkeys(r.get("model", "") for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.5), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        mrows = [r for r in rows if r.get("model", "") == model]
+        for method, style in (("quant", "o-"), ("prune", "s--")):
+            pts = sorted((r["bits"], r["value"]) for r in mrows if r["method"] == method)
+            if pts:
+                label = {"quant": "QAT (LSQ)", "prune": "pruning"}[method]
+                ax.plot([b for b, _ in pts], [v for _, v in pts], style, label=label)
+        orig = [r["value"] for r in mrows if r["method"] == "none"]
+        if orig:
+            ax.axhline(orig[0], color="gray", lw=1, ls=":", label="uncompressed")
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("bits (pruning: sparsity 1 - b/16)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.invert_xaxis()
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths = _save(fig, out_dir, "table1")
+    md = out_dir / "table1.md"
+    md.write_text(table1_markdown(rows), encoding="utf-8")
+    return [*paths, md]
+
+
+def table1_markdown(rows: list[dict[str, Any]]) -> str:
+    """The paper's Table 1 layout: one line per (model, method), test accuracy per bit-width (8b ... 2b)."""
+    bits = sorted({r["bits"] for r in rows if r["method"] != "none"}, reverse=True)
+    head = "| model | orig. | method | " + " | ".join(f"{b}b" for b in bits) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(bits))]
+    for model in dict.fromkeys(r.get("model", "") for r in rows):
+        mrows = [r for r in rows if r.get("model", "") == model]
+        orig = next((f"{r['value']:.2f}" for r in mrows if r["method"] == "none"), "")
+        for method in ("quant", "prune"):
+            vals = {r["bits"]: r["value"] for r in mrows if r["method"] == method}
+            if vals:
+                cells = " | ".join(f"{vals[b]:.2f}" if b in vals else "" for b in bits)
+                lines.append(f"| {model} | {orig} | {method} | {cells} |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_fig5(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:

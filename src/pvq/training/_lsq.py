@@ -78,7 +78,7 @@ def add_lsq(model: nn.Module, bits: int, layers: list[str] | None = None) -> lis
         with torch.no_grad():
             w = mod.weight.detach()
         scale = mse_scale(w, bits)
-        parametrize.register_parametrization(mod, "weight", LsqWeight(bits, scale, w.numel()))
+        parametrize.register_parametrization(mod, "weight", LsqWeight(bits, scale, w.numel()).to(w.device))
         names.append(name)
     return names
 

@@ -39,7 +39,8 @@ def add_masks(model: nn.Module, layers: list[str] | None = None) -> list[str]:
     for name, mod in compressible_layers(model):
         if layers is not None and name not in layers:
             continue
-        parametrize.register_parametrization(mod, "weight", MaskWeight(mod.weight.shape))
+        mask = MaskWeight(mod.weight.shape).to(mod.weight.device)
+        parametrize.register_parametrization(mod, "weight", mask)
         names.append(name)
     return names
 

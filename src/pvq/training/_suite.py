@@ -24,7 +24,7 @@ from pvq.training._data import dataset_len, fixed_subset, train_val_split
 from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, finetune, prepare_model
 from pvq.training._pretrain import PretrainConfig, pretrain_small_resnet
 
-__all__ = ["SuitePreset", "FashionSetup", "fashion_setup", "run_once", "select_by_validation", "lr_grid",
+__all__ = ["SuitePreset", "TransferPreset", "transfer_setup", "FashionSetup", "fashion_setup", "run_once", "select_by_validation", "lr_grid",
            "test_selected"]
 
 
@@ -139,3 +139,63 @@ def write_json(path: Path, obj: Any) -> None:
 
 def with_lr(cfg: FinetuneConfig, lr: float) -> FinetuneConfig:
     return replace(cfg, lr=lr)
+
+
+@dataclass(frozen=True)
+class TransferPreset:
+    """An ImageNet CNN transferred to Fashion-MNIST (new head, whole net trained ``transfer_epochs``), then
+    compared like the SmallResNet. Sizes are subsets of the same train/validation/test splits."""
+
+    name: str = "mobilenet_v2"
+    size: int = 32  # input resolution the 28x28 images are resized to
+    transfer_train: int | None = 4096
+    transfer_epochs: int = 1
+    transfer_lr: float = 0.01
+    ft_train: int | None = 1024
+    epochs: int = 2
+    batch_size: int = 64
+    base_lr: float = 0.001  # a tenth of the transfer learning rate, as 0.01 vs 0.1 for the SmallResNet
+    lr_factors: tuple[float, ...] = (1.0,)
+    weight_decay: float = 5e-5  # Table 4, MobileNet-V2
+    bits: tuple[int, ...] = (8, 6, 4, 3, 2)
+    val_eval: int | None = 1000
+    test_size: int | None = 2000
+    bn_batches: int = 10
+
+
+def transfer_setup(t: TransferPreset, p: SuitePreset, seed: int, device: str = "cpu",
+                   root: str | None = None) -> FashionSetup:
+    """Like ``fashion_setup`` (same splits), with ``t.name`` transferred to Fashion-MNIST (cached)."""
+    import hashlib
+    from dataclasses import asdict
+
+    from pvq.data import fashion_mnist
+    from pvq.models import create_model
+    from pvq.training._pretrain import cache_dir
+    from pvq.training._transfer import InputAdapter, replace_classifier, transfer_train
+
+    full = fashion_mnist("train", root=root)
+    train_all, val = train_val_split(full, p.val_size, seed=seed)
+    val = fixed_subset(val, t.val_eval, seed=seed + 4)
+    test = fixed_subset(fashion_mnist("test", root=root), t.test_size, seed=seed + 2)
+    key = hashlib.sha256(json.dumps({**asdict(t), "val": p.val_size, "seed": seed}, sort_keys=True).encode())
+    path = cache_dir() / "transfer" / f"{t.name}_fmnist_{key.hexdigest()[:12]}.pt"
+    ipath = path.with_suffix(".json")
+    if path.exists() and ipath.exists():
+        net = torch.nn.Sequential(InputAdapter(t.size), replace_classifier(create_model(t.name, pretrained=False), 10))
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net = net.to(device).eval()
+        info = {**json.loads(ipath.read_text()), "cached": True}
+    else:
+        net, info = transfer_train(create_model(t.name, pretrained=True),
+                                   fixed_subset(train_all, t.transfer_train, seed=seed + 5), val, num_classes=10,
+                                   size=t.size, epochs=t.transfer_epochs, lr=t.transfer_lr,
+                                   batch_size=t.batch_size, weight_decay=t.weight_decay, seed=seed, device=device)
+        info = {**info, "model": t.name, "num_params": sum(q.numel() for q in net.parameters())}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.cpu() for k, v in net.state_dict().items()}, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+        atomic_write_text(ipath, json.dumps(info, indent=1))
+        info = {**info, "cached": False}
+    return FashionSetup(model=net, info=info, train=fixed_subset(train_all, t.ft_train, seed=seed + 3),
+                        bn_train=train_all, val=val, test=test)
