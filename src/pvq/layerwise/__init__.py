@@ -26,6 +26,7 @@ from pvq.layerwise._quant_sdp import SdpSolution, quant_sdp_bound, quant_sdp_rou
 from pvq.layerwise._quant_sphere import box_order, quant_exact, vblast_order
 from pvq.layerwise._range import layer_scale
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
+from pvq.layerwise._run import run_layer_problems, task_key
 from pvq.layerwise._solvers import DEFAULT_SOLVERS, SOLVERS, SolverSpec, result_rows, solve_row, solver_names
 
 __all__ = [
@@ -69,4 +70,6 @@ __all__ = [
     "solve_problem",
     "solve_chunk_task",
     "chunk_summary",
+    "run_layer_problems",
+    "task_key",
 ]
