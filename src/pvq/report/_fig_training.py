@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,8 @@ def plot_fig8(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             grid = [[next((r[metric] for r in rows if r["method"] == method and r["bits"] == bits
                            and r["layer"] == layer and r["epoch"] == e), float("nan")) for e in epochs]
                     for layer in layers]
+            grid = [[v if isinstance(v, (int, float)) and math.isfinite(v) else float("nan") for v in line]
+                    for line in grid]  # SNR is inf where nothing changed yet
             im = ax.imshow(grid, aspect="auto", cmap="viridis")
             ax.set_title(f"{method} {bits}b: {metric}", fontsize=9)
             ax.set_xlabel("epoch")

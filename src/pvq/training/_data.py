@@ -51,6 +51,8 @@ def iterate_batches(
     ``world``-th example of it (the DistributedSampler rule). TensorDatasets are indexed directly (fast)."""
     n = dataset_len(ds)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
+    if world > 1:  # equal shards, so every rank runs the same number of steps (DDP would hang otherwise)
+        order = order[: (n // world) * world]
     order = order[rank::world]
     stop = len(order) - (len(order) % batch_size if drop_last else 0)
     if isinstance(ds, TensorDataset):
