@@ -18,6 +18,7 @@ from pvq.models import (
     get_tokenizer,
     input_spec,
     list_bundled,
+    load_bundled,
     load_pretrained,
     load_weights,
     perplexity,
@@ -36,15 +37,14 @@ def _need(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, tuple[torch.nn.Module, object]]:
-    """Each bundled model built empty, then loaded with its weights: (model, KeyReport). Built lazily."""
+    """Each bundled model with the KeyReport of loading its weights: (model, KeyReport). Built lazily."""
     return {}
 
 
 def _model(loaded: dict, name: str) -> torch.nn.Module:  # noqa: ANN001
     _need(name)
     if name not in loaded:
-        model = create_model(name, pretrained=False)
-        loaded[name] = (model, load_pretrained(model, name))
+        loaded[name] = load_bundled(name)
     return loaded[name][0]
 
 
@@ -182,3 +182,44 @@ def test_minilm_own_bert_matches_transformers(loaded: dict) -> None:  # noqa: AN
     ]
     e_own, e_ref = embed_sentences(own, tok, sentences), embed_sentences(reference, tok, sentences)
     assert torch.allclose(e_own, e_ref, atol=1e-5)
+
+
+def test_own_llama_matches_transformers_small() -> None:
+    """pvq's own Llama decoder (SmolLM2 without transformers) = transformers' LlamaForCausalLM, same weights."""
+    pytest.importorskip("transformers")
+    from transformers import LlamaForCausalLM
+
+    from pvq.models._llama import LlamaLM
+    from pvq.models._llama_gguf import LlamaGGUFConfig
+    from pvq.models._smollm2 import _hf_config
+
+    cfg = LlamaGGUFConfig(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2,
+                          num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
+                          rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                          bos_token_id=1, eos_token_id=2)  # fmt: skip
+    torch.manual_seed(0)
+    ref = LlamaForCausalLM(_hf_config(cfg)).eval()
+    own = LlamaLM(cfg).eval()
+    with torch.no_grad():  # RMSNorm weights are ones at init: make them informative
+        for k, v in ref.state_dict().items():
+            if "norm" in k:
+                v.uniform_(0.5, 1.5)
+    own.load_state_dict(ref.state_dict())
+    assert own.lm_head.weight is own.model.embed_tokens.weight
+    x = torch.randint(0, 97, (2, 20), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 20, dtype=torch.int64)
+    mask[1, 13:] = 0
+    with torch.no_grad():
+        a, b = ref(input_ids=x, attention_mask=mask).logits, own(input_ids=x, attention_mask=mask).logits
+    assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1, :13], b[1, :13], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_smollm2_own_llama_backend_full(loaded: dict) -> None:  # noqa: ANN001
+    """The full SmolLM2 under pvq's own decoder gives the transformers logits."""
+    reference = _model(loaded, "smollm2")
+    own, report = load_bundled("smollm2", backend="pvq")
+    assert type(own).__name__ == "LlamaLM" and report.ok and report.tied == ("lm_head.weight",)
+    x = torch.randint(0, 49152, (1, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(reference(input_ids=x).logits, own(input_ids=x).logits, atol=1e-4)

@@ -1,7 +1,14 @@
 """Model sources: weight sets from modules, checkpoints, safetensors, HF folders, ONNX, GGUF; bundled models."""
 
 from pvq.models._calibration import calibration_batches
-from pvq.models._create import InputSpec, create_model, get_tokenizer, input_spec, load_pretrained
+from pvq.models._create import (
+    InputSpec,
+    create_model,
+    get_tokenizer,
+    input_spec,
+    load_bundled,
+    load_pretrained,
+)
 from pvq.models._efficientnet_lite import EfficientNetLite, efficientnet_lite0, timm_name
 from pvq.models._imagenet import BUILDING_CLASSES, IMAGENET_NAMES
 from pvq.models._lm import encode_ids, perplexity, split_sentences
@@ -36,6 +43,7 @@ __all__ = [
     "get_tokenizer",
     "input_spec",
     "list_bundled",
+    "load_bundled",
     "load_exact",
     "load_pretrained",
     "load_weights",

@@ -12,7 +12,7 @@ from pvq.errors import PvqInputError
 from pvq.models._loading import KeyReport, load_exact
 from pvq.models._registry import bundled_names, bundled_path
 
-__all__ = ["create_model", "load_pretrained", "get_tokenizer", "InputSpec", "input_spec"]
+__all__ = ["create_model", "load_bundled", "load_pretrained", "get_tokenizer", "InputSpec", "input_spec"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _build(name: str, path: Path, empty: bool, backend: str) -> nn.Module:
         return build_minilm(path, empty, backend)
     from pvq.models._smollm2 import build_llama
 
-    return build_llama(path, empty)
+    return build_llama(path, empty, backend)
 
 
 def load_pretrained(model: nn.Module, name: str) -> KeyReport:
@@ -86,16 +86,26 @@ def create_model(name: str, pretrained: bool = True, *, backend: str = "auto") -
 
     mobilenet_v2 / efficientnet_lite0: (B, 3, 224, 224) normalised images (``input_spec``) -> (B, 1000)
     logits. minilm: ``model(input_ids, attention_mask, token_type_ids)`` -> (B, 384) unit sentence
-    embeddings. smollm2: transformers LlamaForCausalLM (``model(input_ids).logits``: (B, T, 49152));
-    its weights were stored as Q4_1 and are already 4-bit. ``backend`` (minilm only): "auto",
-    "transformers" or "pvq" (pvq's own BERT, used automatically when transformers is absent).
+    embeddings. smollm2: a Llama causal LM, ``model(input_ids).logits`` -> (B, T, 49152); its weights
+    were stored as Q4_1 and are already 4-bit. ``backend`` (minilm, smollm2): "auto", "transformers"
+    or "pvq" (pvq's own BERT / Llama, same names and outputs; "auto" uses it when transformers is absent).
     """
-    _check(name)
-    path = bundled_path(name) if pretrained or name in ("minilm", "smollm2") else None
-    model = _build(name, path if path is not None else Path("."), empty=pretrained, backend=backend)
     if pretrained:
-        load_pretrained(model, name)
-    return model.eval()
+        return load_bundled(name, backend=backend)[0]
+    _check(name)
+    path = bundled_path(name) if name in ("minilm", "smollm2") else Path(".")
+    assert path is not None
+    return _build(name, path, empty=False, backend=backend).eval()
+
+
+def load_bundled(name: str, *, backend: str = "auto") -> tuple[nn.Module, KeyReport]:
+    """``create_model(name)`` and the KeyReport of loading its file (no missing/unexpected keys, or an error)."""
+    _check(name)
+    path = bundled_path(name)
+    assert path is not None
+    model = _build(name, path, empty=True, backend=backend)
+    report = load_pretrained(model, name)
+    return model.eval(), report
 
 
 def get_tokenizer(name: str) -> Any:

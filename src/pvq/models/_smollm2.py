@@ -8,6 +8,7 @@ the model is already 4-bit: its outputs are those of the quantized model.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,21 @@ def _hf_config(cfg: LlamaGGUFConfig) -> Any:
     return LlamaConfig(**kwargs)
 
 
-def build_llama(path: Path, empty: bool = False) -> torch.nn.Module:
-    """A LlamaForCausalLM shaped as the GGUF file's metadata says; random init, or uninitialised if ``empty``
-    (when weights are loaded next: skips seconds of initialisation)."""
+def build_llama(path: Path, empty: bool = False, backend: str = "auto") -> torch.nn.Module:
+    """A Llama causal LM shaped as the GGUF file's metadata says (random init; uninitialised if ``empty``).
+
+    ``backend``: "transformers" (LlamaForCausalLM), "pvq" (pvq's own decoder, same names), or "auto"
+    (transformers when installed, else pvq's). Both return an object with ``.logits`` (B, T, vocab).
+    """
+    if backend not in ("auto", "transformers", "pvq"):
+        raise PvqInputError(f"backend: must be auto, transformers or pvq, got {backend!r}")
+    cfg = llama_config(open_gguf(path), path)
+    if backend == "pvq" or (backend == "auto" and importlib.util.find_spec("transformers") is None):
+        from pvq.models._llama import LlamaLM, empty_llama
+
+        return (empty_llama(cfg) if empty else LlamaLM(cfg)).eval()
     from transformers import LlamaForCausalLM
 
-    cfg = llama_config(open_gguf(path), path)
     return hf_construct(LlamaForCausalLM, _hf_config(cfg), empty).eval()
 
 
