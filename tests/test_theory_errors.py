@@ -188,3 +188,24 @@ def test_monte_carlo_agrees_within_0_05_db(dist, fmt: str) -> None:
     pruned[np.argsort(np.abs(w), kind="stable")[:k]] = 0.0  # the published code's magnitude pruning
     p_snr_mc = snr_db(signal, float(np.mean((w - pruned) ** 2)))
     assert p_snr_mc == pytest.approx(snr_db(dist.variance(), expected_prune_mse(dist, sparsity)), abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "dist", [Uniform(), TruncatedStudentT(2.0, 0.5), TruncatedStudentT(0.3, 5.0)], ids=str
+)
+def test_optimal_scale_on_bounded_support_with_many_kinks(dist) -> None:
+    # NF8 on a bounded support: the error has a kink wherever a level crosses the support's end, and the
+    # optimum stretches the outer levels beyond it (clipping threshold > R); a dense wide scan never wins.
+    f = get_format("nf8")
+    err = optimal_quant_error(dist, f)
+    scales = np.geomspace(float(dist.quantile(0.501)), 50 * dist.hi, 2500) / f.max_level
+    scan, _ = quant_mse_many(dist, f.levels(), scales)
+    assert err.mse <= scan.min() * (1 + 1e-9)
+
+
+def test_theory_rows_mask_overhead() -> None:
+    plain = theory_rows(Gaussian(), [4])[0]
+    charged = theory_rows(Gaussian(), [4], mask_overhead=True)[0]
+    assert charged["sparsity"] == pytest.approx(1 - 3 / 16)  # 16-bit values + 1 mask bit in 4 bits
+    assert charged["prune_snr_db"] < plain["prune_snr_db"]
+    assert charged["quant_snr_db"] == pytest.approx(plain["quant_snr_db"])

@@ -284,6 +284,8 @@ def _t_pm_pos(nu: float, k: int, x: np.ndarray) -> np.ndarray:
             return c * 0.5 * nu * np.log1p(x * x / nu)
         # ∫ w (1 + w²/ν)^{-(ν+1)/2} = ν/(ν-1) (1 - (1 + x²/ν)^{(1-ν)/2})
         return c * nu / (nu - 1.0) * -np.expm1((1.0 - nu) / 2.0 * np.log1p(x * x / nu))
+    if k == 2 and nu == 2.0:  # elementary for the paper's nu = 2: asinh(x/√2) - x/√(2 + x²)
+        return np.arcsinh(x / _SQRT2) - x / np.sqrt(2.0 + x * x)
     a, c_par = (k + 1) / 2.0, (nu - k) / 2.0
     u = x * x / (nu + x * x)
     pref = nu ** (k / 2.0) / (2.0 * beta_fn(0.5, nu / 2.0))

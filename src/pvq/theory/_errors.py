@@ -112,57 +112,65 @@ def expected_quant_mse(dist: Distribution, fmt_or_bits: Format | str | int, scal
 
 
 def optimal_quant_error(
-    dist: Distribution, fmt_or_bits: Format | str | int, *, n_grid: int = 160, max_refine: int = 6
+    dist: Distribution, fmt_or_bits: Format | str | int, *, n_grid: int = 256, max_refine: int = 10
 ) -> QuantError:
     """The MSE-optimal scale and its error.
 
     The error is not unimodal in the scale at low bit-widths, so: evaluate ``n_grid`` clipping
-    thresholds log-spaced from the 52 % quantile to twice the (effective) support end, then refine
-    every grid-local minimum (the ``max_refine`` lowest) between its neighbours by repeated vectorised
-    zooming (:func:`_zoom_minimum`), and keep the global best.
+    thresholds (plus, on a bounded support, every threshold where a level or cell edge crosses its end)
+    log-spaced from the 52 % quantile to 4x the support end (2x the 1 - 1e-12 quantile if unbounded), then refine
+    every grid-local minimum within 2 % of the best grid value (the ``max_refine`` lowest) between its
+    neighbours by repeated vectorised zooming (:func:`_zoom_minima`), and keep the global best.
     """
     fmt = as_format(fmt_or_bits)
     levels = fmt.levels()
     top = fmt.max_level
     t_lo = float(dist.quantile(0.52))
-    t_hi = 2.0 * (dist.hi if math.isfinite(dist.hi) else float(dist.quantile(1.0 - 1e-12)))
+    # bounded support: non-uniform grids (NF) can gain from stretching their outer levels beyond it
+    t_hi = 4.0 * dist.hi if math.isfinite(dist.hi) else 2.0 * float(dist.quantile(1.0 - 1e-12))
     ts = np.geomspace(t_lo, t_hi, n_grid)
+    if math.isfinite(dist.hi):
+        # the error has kinks where a level or a cell edge crosses the end of the support: add them all
+        marks = np.abs(np.concatenate([levels, (levels[1:] + levels[:-1]) / 2]))
+        kinks = dist.hi * top / marks[marks > 0]
+        ts = np.unique(np.concatenate([ts, kinks[(kinks > t_lo) & (kinks < t_hi)]]))
+    n_grid = ts.size
     mse, _ = quant_mse_many(dist, levels, ts / top)
-    # grid-local minima (plateaus count once)
+    # grid-local minima (plateaus count once) that come within 2 % of the best grid value
     padded = np.concatenate([[np.inf], mse, [np.inf]])
-    is_min = (padded[1:-1] <= padded[:-2]) & (padded[1:-1] < padded[2:])
+    is_min = (padded[1:-1] <= padded[:-2]) & (padded[1:-1] < padded[2:]) & (mse <= 1.02 * mse.min())
     cand = np.nonzero(is_min)[0]
     cand = cand[np.argsort(mse[cand])][:max_refine]
-    best_t, best = float(ts[int(np.argmin(mse))]), float(np.min(mse))
-
-    for i in cand:
-        t, m = _zoom_minimum(dist, levels, top, float(ts[max(i - 1, 0)]), float(ts[min(i + 1, n_grid - 1)]))
-        if m < best:
-            best, best_t = m, t
+    lo = ts[np.maximum(cand - 1, 0)]
+    hi = ts[np.minimum(cand + 1, n_grid - 1)]
+    best_t, best = _zoom_minima(dist, levels, top, lo, hi)
+    j = int(np.argmin(mse))
+    if mse[j] < best:
+        best_t, best = float(ts[j]), float(mse[j])
     return quant_error(dist, fmt, best_t / top)
 
 
-def _zoom_minimum(
-    dist: Distribution,
-    levels: np.ndarray,
-    top: float,
-    a: float,
-    b: float,
-    *,
-    points: int = 9,
-    rounds: int = 40,
+def _zoom_minima(
+    dist: Distribution, levels: np.ndarray, top: float, lo: np.ndarray, hi: np.ndarray, *, points: int = 9
 ) -> tuple[float, float]:
-    """Minimise the MSE over clipping thresholds t in [a, b]: evaluate ``points`` evenly spaced thresholds,
-    shrink the bracket to the neighbours of the best, repeat until it is ~1e-13 relative. Returns (t, mse)."""
-    best_t, best = a, math.inf
-    for _ in range(rounds):
-        ts = np.linspace(a, b, points)
-        mse, _ = quant_mse_many(dist, levels, ts / top)
-        j = int(np.argmin(mse))
-        if mse[j] < best:
-            best, best_t = float(mse[j]), float(ts[j])
-        a, b = ts[max(j - 1, 0)], ts[min(j + 1, points - 1)]
-        if b - a <= 1e-13 * b:
+    """Minimise the MSE over clipping thresholds in each bracket ``[lo_i, hi_i]`` (all brackets at once):
+    evaluate ``points`` evenly spaced thresholds per bracket, shrink each bracket to the neighbours of
+    its best point, repeat until the brackets are 1e-10 relative. Returns the overall best (t, mse)."""
+    best_t, best = float(lo[0]), math.inf
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    frac = np.linspace(0.0, 1.0, points)
+    for _ in range(60):
+        ts = lo[:, None] + (hi - lo)[:, None] * frac[None, :]  # (C, points)
+        mse, _ = quant_mse_many(dist, levels, ts.ravel() / top)
+        mse = mse.reshape(ts.shape)
+        j = np.argmin(mse, axis=1)
+        rows = np.arange(ts.shape[0])
+        k = int(np.argmin(mse[rows, j]))
+        if mse[k, j[k]] < best:
+            best, best_t = float(mse[k, j[k]]), float(ts[k, j[k]])
+        lo = ts[rows, np.maximum(j - 1, 0)]
+        hi = ts[rows, np.minimum(j + 1, points - 1)]
+        if np.all(hi - lo <= 1e-10 * hi):
             break
     return best_t, best
 
