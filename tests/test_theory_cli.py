@@ -56,6 +56,7 @@ def test_theory_student_t_kurtosis_and_formats() -> None:
         (["--bits", "x"], "--bits"),
         (["--format", "posit"], "--format"),
         (["--format", "nf4", "--bits", "3"], "--format"),
+        (["--format", "fp8_e5m2", "--bits", "4"], "--format"),
     ],
 )
 def test_theory_bad_args_exit_2(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,6 +71,14 @@ def test_theory_bad_args_exit_2(args: list[str], needle: str, capsys: pytest.Cap
 def test_theory_bad_args_exit_2_end_to_end() -> None:
     out = run_pvq("theory", "--dist", "student-t", "--kurtosis", "1.2")
     assert out.returncode == 2 and "--kurtosis" in out.stderr and out.stdout == ""
+
+
+def test_theory_named_format(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["theory", "--format", "fp8_e5m2", "--bits", "8", "--json"])
+    assert exc.value.code == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["format"] == "fp8_e5m2" and 20 < row["quant_snr_db"] < 30
 
 
 def test_theory_in_process_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,11 @@ def register(app: typer.Typer) -> None:
         ),
         range_: float = typer.Option(None, "--range", help="student-t: truncation range R (default 10)"),
         bits: str = typer.Option("2-8", "--bits", help="bit-widths 2..8: a range 2-8 or a list 8,4,2"),
-        fmt: str = typer.Option("int", "--format", help="int | int-narrow | uint | fp | nf | nf4"),
+        fmt: str = typer.Option(
+            "int",
+            "--format",
+            help="int | int-narrow | uint | fp | nf | nf4, or a format name (fp8_e5m2, ...)",
+        ),
         mask_overhead: bool = typer.Option(
             False, "--mask-overhead", help="charge pruning 1 mask bit per weight"
         ),

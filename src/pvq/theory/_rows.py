@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pvq.formats import FORMAT_FAMILIES, Format, format_for_bits, keep_ratio_with_overhead, sparsity_for_bits
+from pvq.formats import (
+    FORMAT_FAMILIES,
+    Format,
+    format_for_bits,
+    get_format,
+    keep_ratio_with_overhead,
+    sparsity_for_bits,
+)
 from pvq.metrics import snr_db
 from pvq.theory._distributions import DISTRIBUTIONS, Distribution, get_distribution
 from pvq.theory._errors import expected_prune_mse, optimal_quant_error, prune_threshold
@@ -19,7 +26,8 @@ __all__ = ["TheoryConfig", "theory_rows", "run_theory"]
 class TheoryConfig:
     """What ``pvq theory`` computes. ``R`` xor ``kurtosis`` only for ``student-t``.
 
-    ``format``: a family (int | int-narrow | uint | fp | nf | nf4) whose ``bits``-bit member is used.
+    ``format``: a family (int | int-narrow | uint | fp | nf | nf4) whose ``bits``-bit member is used, or
+    one format's name (``fp8_e5m2``, ``int4_narrow``, ...; then every bit-width must be its own).
     ``mask_overhead``: charge pruning 1 mask bit per weight (keep ratio (b - 1)/16 instead of b/16).
     """
 
@@ -36,7 +44,17 @@ class TheoryConfig:
             raise ValueError(f"--dist must be one of {', '.join(DISTRIBUTIONS)}, got {self.dist!r}")
         fam = self.format.lower()
         if fam not in (*FORMAT_FAMILIES, "nf4"):
-            raise ValueError(f"--format must be one of int, int-narrow, uint, fp, nf4, got {self.format!r}")
+            try:
+                named = get_format(fam)
+            except ValueError:
+                raise ValueError(
+                    "--format must be a family (int, int-narrow, uint, fp, nf, nf4) or a format name "
+                    f"(fp8_e5m2, int4_narrow, ...), got {self.format!r}"
+                ) from None
+            if any(int(b) != named.bits for b in self.bits):
+                raise ValueError(
+                    f"--format {named.name} is a {named.bits}-bit format: use --bits {named.bits}"
+                )
         if self.dist != "student-t":
             for arg, v in (("--nu", self.nu), ("--range", self.R), ("--kurtosis", self.kurtosis)):
                 if v is not None:
@@ -88,7 +106,7 @@ def theory_rows(
     kurt = dist.kurtosis()
     rows = []
     for b in bits:
-        f = fmt if isinstance(fmt, Format) else format_for_bits(fmt, int(b))
+        f = _member(fmt, int(b))
         q = optimal_quant_error(dist, f)
         sparsity = 1.0 - keep_ratio_with_overhead(b) if mask_overhead else sparsity_for_bits(b)
         p_mse = expected_prune_mse(dist, sparsity)
@@ -114,6 +132,15 @@ def theory_rows(
             }
         )
     return rows
+
+
+def _member(fmt: str | Format, bits: int) -> Format:
+    """The ``bits``-bit member of a family, or the named/given format itself."""
+    if isinstance(fmt, Format):
+        return fmt
+    if fmt.lower() in (*FORMAT_FAMILIES, "nf4"):
+        return format_for_bits(fmt, bits)
+    return get_format(fmt)
 
 
 def run_theory(cfg: TheoryConfig) -> list[dict[str, Any]]:
