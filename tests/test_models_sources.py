@@ -100,3 +100,17 @@ def test_gguf_dequantized_and_flagged(tmp_path: Path) -> None:
     assert any("Q4_1" in n and "already 4-bit" in n for n in ws.notes)
     ws = load_weights(path, kinds=("embedding",))
     assert ws.info("token_embd.weight").shape == (10, 32)
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q8_0", "F16"])
+def test_gguf_kernels_match_gguf_package(tmp_path: Path, qtype: str) -> None:
+    """pvq's dequantization kernels give exactly what the gguf package gives."""
+    import gguf
+
+    w = np.random.default_rng(1).standard_normal((8, 96)).astype(np.float32)
+    path = tmp_path / "k.gguf"
+    write_gguf(path, {"blk.0.ffn_up.weight": (w, qtype)})
+    got = load_weights(path)["blk.0.ffn_up.weight"].numpy()
+    t = gguf.GGMLQuantizationType[qtype]
+    ref = gguf.quants.dequantize(gguf.quants.quantize(w, t), t).reshape(w.shape)
+    np.testing.assert_array_equal(got, ref)

@@ -73,7 +73,11 @@ class GGUFTensor:
         return math.prod(self.shape)
 
     def dequantize(self) -> np.ndarray:
-        """float32 array of ``shape`` (block formats expanded with the ``gguf`` package)."""
+        """float32 array of ``shape``: Q4_0/Q4_1/Q8_0 by pvq's vectorised kernels, other block formats
+        by the ``gguf`` package."""
+        fast = _FAST.get(self.type_id)
+        if fast is not None:
+            return fast(np.asarray(self.data)).reshape(self.shape)
         from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
         from gguf.quants import dequantize
 
@@ -184,3 +188,40 @@ def read_gguf(path: Path) -> GGUFFile:
             raise PvqInputError(f"{path}: truncated: tensor {name!r} runs past the end of the file")
         tensors.append(GGUFTensor(name, shape, type_id, mm[lo : lo + nbytes]))
     return GGUFFile(path, version, fields, tensors)
+
+
+# --- pure dequantization kernels (ggml block formats, 32 weights per block, low nibbles first) ---
+
+
+def _dequant_q4_0(raw: np.ndarray) -> np.ndarray:
+    """Q4_0: per block fp16 scale d, 16 bytes of 4-bit q; w = d * (q - 8)."""
+    b = raw.reshape(-1, 18)
+    d = b[:, :2].copy().view(np.float16).astype(np.float32)  # (n, 1)
+    out = np.empty((b.shape[0], 32), np.float32)
+    np.bitwise_and(b[:, 2:], 0x0F, out=out[:, :16], casting="unsafe")
+    np.right_shift(b[:, 2:], 4, out=out[:, 16:], casting="unsafe")
+    out -= 8.0
+    out *= d
+    return out
+
+
+def _dequant_q4_1(raw: np.ndarray) -> np.ndarray:
+    """Q4_1: per block fp16 scale d and minimum m, 16 bytes of 4-bit q; w = d * q + m."""
+    b = raw.reshape(-1, 20)
+    dm = b[:, :4].copy().view(np.float16).astype(np.float32)  # (n, 2): d, m
+    out = np.empty((b.shape[0], 32), np.float32)
+    np.bitwise_and(b[:, 4:], 0x0F, out=out[:, :16], casting="unsafe")
+    np.right_shift(b[:, 4:], 4, out=out[:, 16:], casting="unsafe")
+    out *= dm[:, :1]
+    out += dm[:, 1:2]
+    return out
+
+
+def _dequant_q8_0(raw: np.ndarray) -> np.ndarray:
+    """Q8_0: per block fp16 scale d, 32 int8 q; w = d * q."""
+    b = raw.reshape(-1, 34)
+    d = b[:, :2].copy().view(np.float16).astype(np.float32)
+    return b[:, 2:].copy().view(np.int8).astype(np.float32) * d
+
+
+_FAST = {2: _dequant_q4_0, 3: _dequant_q4_1, 8: _dequant_q8_0}  # GGML type ids
