@@ -20,7 +20,7 @@ from pvq._io import append_jsonl, read_jsonl
 from pvq._progress import progress
 from pvq.metrics import snr_db
 
-__all__ = ["run_layer_sample", "pick_layers", "pool_rows", "PAPER_LAYERS"]
+__all__ = ["run_layer_sample", "pick_layers", "pool_rows", "bundled_name_of", "PAPER_LAYERS"]
 
 # the layers of the paper's Fig. 4 that pvq has weights for (paper Table 3)
 PAPER_LAYERS = (
@@ -83,6 +83,23 @@ def pool_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def bundled_name_of(source: str) -> str | None:
+    """The bundled model a source names or points at (its installed file or folder), else ``None``."""
+    from pvq.models import bundled_names, bundled_path
+
+    if source in bundled_names():
+        return source
+    try:
+        p = Path(source).expanduser().resolve()
+    except OSError:
+        return None
+    for n in bundled_names():
+        bp = bundled_path(n, required=False)
+        if bp is not None and Path(bp).resolve() == p:
+            return n
+    return None
+
+
 def _linear_like(model: Any) -> list[tuple[str, int]]:
     from torch import nn
 
@@ -96,9 +113,8 @@ def _linear_like(model: Any) -> list[tuple[str, int]]:
 
 def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict[str, Any]], str]:
     """Rows (DESIGN.md layer keys, one per chunk and solver) and a one-line note on what was done or skipped."""
-    from pvq.models import bundled_names
-
-    if cfg.source not in bundled_names():
+    name = bundled_name_of(cfg.source)
+    if name is None:
         return [], (
             f"skipped: {Path(cfg.source).name} is a weights file, and pvq has no architecture to run it with, so no layer "
             "inputs can be captured (calibration skipped); the per-tensor comparison does not need them."
@@ -110,7 +126,7 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
     from pvq.models import calibration_batches, create_model
 
     t0 = time.perf_counter()
-    model = create_model(cfg.source)
+    model = create_model(name)
     if cfg.data is not None:
         from pvq.data import image_folder
 
@@ -119,9 +135,14 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
         data_note = f"calibration: {len(x)} images from {cfg.data}"
     else:
         batches = calibration_batches(
-            cfg.source, n=max(1, cfg.calib_samples // 4), seed=cfg.seed, batch_size=4, seq_len=64
+            name, n=max(1, cfg.calib_samples // 4), seed=cfg.seed, batch_size=4, seq_len=64
         )
-        data_note = "calibration: the bundled model's own inputs (crops of scikit-learn's sample photos, or pydoc text)"
+        what = (
+            "text from Python's pydoc topics"
+            if isinstance(batches[0], dict)
+            else "random crops of scikit-learn's sample photos"
+        )
+        data_note = f"calibration: {len(batches) * 4} inputs of the bundled {name}'s own kind ({what})"
     layers = pick_layers(_linear_like(model), cfg.layers)
     path = part / "layers.jsonl"
     done = {(r["layer"], r["chunk"], r["bits"]) for r in read_jsonl(path)}

@@ -11,7 +11,7 @@ import torch
 
 from pvq.compare._options import MASK_BITS_PER_WEIGHT, magnitude_prune_snr, nm_metadata_bits, nm_prune_mask
 
-__all__ = ["extra_options", "combined_snr_db", "NM_PATTERNS", "COMBINED_KEEPS"]
+__all__ = ["extra_options", "combined_snr_db", "mask_energy", "NM_PATTERNS", "COMBINED_KEEPS"]
 
 NM_PATTERNS = ((2, 4), (1, 4))
 COMBINED_KEEPS = (0.5,)  # unstructured magnitude pruning then INT-b quantization of the kept values
@@ -20,20 +20,24 @@ COMBINED_KEEPS = (0.5,)  # unstructured magnitude pruning then INT-b quantizatio
 QuantSnrFn = Callable[[torch.Tensor, Sequence[int]], dict[int, float]]
 
 
-def combined_snr_db(w: torch.Tensor, keep: torch.Tensor, kept_quant_snr_db: float) -> float:
-    """SNR (dB) of pruning ``w`` to ``keep`` and quantizing the kept values, from the SNR of the
-    quantization of the kept values alone: error = sum of dropped w² + n_kept · MSE_kept."""
-    w64 = w.reshape(-1).to(torch.float64)
+def mask_energy(w: torch.Tensor, keep: torch.Tensor) -> tuple[float, float, int]:
+    """(total energy sum w², energy of the kept values, number kept) in float64, for :func:`combined_snr_db`."""
+    sq = w.reshape(-1).to(torch.float64).square()
     k = keep.reshape(-1)
-    total = float((w64 * w64).sum())
-    dropped = float((w64[~k] ** 2).sum())
-    kept = w64[k]
-    n_kept = kept.numel()
+    return float(sq.sum()), float(torch.where(k, sq, 0.0).sum()), int(k.sum())
+
+
+def combined_snr_db(energies: tuple[float, float, int], kept_quant_snr_db: float) -> float:
+    """SNR (dB) of pruning and quantizing the kept values, from :func:`mask_energy` and the SNR of the
+    quantization of the kept values alone: error = dropped energy + n_kept · MSE_kept."""
+    total, kept_e, n_kept = energies
+    dropped = max(total - kept_e, 0.0)
     if n_kept == 0:
         err = total
     else:
-        p_kept = float((kept * kept).mean())
-        mse_kept = 0.0 if math.isinf(kept_quant_snr_db) else p_kept * 10 ** (-kept_quant_snr_db / 10)
+        mse_kept = (
+            0.0 if math.isinf(kept_quant_snr_db) else (kept_e / n_kept) * 10 ** (-kept_quant_snr_db / 10)
+        )
         err = dropped + n_kept * mse_kept
     if total <= 0:
         return math.nan
@@ -49,8 +53,10 @@ def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -
     ``quant_snr`` quantizes a 1-D tensor at each bit-width (the tensor sweep, exact optimal scale).
     """
     out: list[dict[str, Any]] = []
+    flat = w.reshape(-1)
+    sorted_abs, order = torch.sort(flat.abs(), stable=True)  # one sort serves every magnitude mask
     keeps = [k / 16 for k in range(1, 16)]
-    for k, snr in zip(keeps, magnitude_prune_snr(w, keeps), strict=True):
+    for k, snr in zip(keeps, magnitude_prune_snr(sorted_abs, keeps, presorted=True), strict=True):
         out.append(
             {
                 "family": "pruning",
@@ -66,6 +72,7 @@ def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -
         if mask is None:
             continue
         meta = nm_metadata_bits(n, m)
+        en = mask_energy(w, mask)
         out.append(
             {
                 "family": "n:m",
@@ -73,7 +80,7 @@ def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -
                 "keep": n / m,
                 "value_bits": 16.0,
                 "meta_bits": meta,
-                "snr_db": combined_snr_db(w, mask, math.inf),
+                "snr_db": combined_snr_db(en, math.inf),
             }
         )
         kept_snr = quant_snr(w[mask], bits)
@@ -85,16 +92,15 @@ def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -
                     "keep": n / m,
                     "value_bits": float(b),
                     "meta_bits": meta,
-                    "snr_db": combined_snr_db(w, mask, kept_snr[b]),
+                    "snr_db": combined_snr_db(en, kept_snr[b]),
                 }
             )
-    flat = w.reshape(-1)
-    order = torch.argsort(flat.abs(), stable=True)
     for keep_ratio in COMBINED_KEEPS:
         n_zero = int(math.floor((1 - keep_ratio) * flat.numel()))
         mask = torch.ones_like(flat, dtype=torch.bool)
         mask[order[:n_zero]] = False
         kept_snr = quant_snr(flat[mask], bits)
+        en = mask_energy(flat, mask)
         for b in bits:
             out.append(
                 {
@@ -103,7 +109,7 @@ def extra_options(w: torch.Tensor, bits: Sequence[int], quant_snr: QuantSnrFn) -
                     "keep": keep_ratio,
                     "value_bits": float(b),
                     "meta_bits": MASK_BITS_PER_WEIGHT,
-                    "snr_db": combined_snr_db(flat, mask, kept_snr[b]),
+                    "snr_db": combined_snr_db(en, kept_snr[b]),
                 }
             )
     return out

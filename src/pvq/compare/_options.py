@@ -133,13 +133,16 @@ def options_from_rows(
 # --------------------------------------------------------------------------- pure numerics
 
 
-def magnitude_prune_snr(w: np.ndarray | torch.Tensor, keeps: Sequence[float]) -> np.ndarray:
+def magnitude_prune_snr(
+    w: np.ndarray | torch.Tensor, keeps: Sequence[float], presorted: bool = False
+) -> np.ndarray:
     """SNR (dB) of magnitude pruning at each keep ratio: zero the ``floor((1 - keep) n)`` smallest |w|.
 
-    One sort and a prefix sum of w² (float64); ``inf`` where nothing is pruned.
+    One sort and a prefix sum of w² (float64); ``inf`` where nothing is pruned. ``presorted``: ``w``
+    already holds |w| in ascending order.
     """
     x = torch.as_tensor(w).detach().reshape(-1).to(torch.float64)
-    sq = torch.sort(x * x).values
+    sq = x * x if presorted else torch.sort(x * x).values
     csum = torch.cumsum(sq, 0)
     total = float(csum[-1]) if sq.numel() else 0.0
     n = sq.numel()
