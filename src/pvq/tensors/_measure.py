@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,6 @@ class SweepConfig:
     per_channel: bool = False
     nm_patterns: tuple[tuple[int, int], ...] = ()
     count_overhead: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         bits = tuple(int(b) for b in self.bits)
@@ -261,7 +260,3 @@ def _measure(name: str, w: Any, cfg: SweepConfig, kind: str | None) -> list[dict
             )
         out.append(row)
     return out
-
-
-def _bits_list(bits: Sequence[int] | range) -> tuple[int, ...]:
-    return tuple(int(b) for b in bits)

@@ -12,7 +12,8 @@ Search (:func:`optimal_scale`): when the tensor has few breakpoints (``full_budg
 them is swept: a certified global optimum. Otherwise: evaluate a coarse set of scales that contains
 the caller's candidates (the published 100, so the result is never worse than ``grid``) plus a
 geometric grid, zoom in twice around the best with batched evaluations, then sweep every breakpoint
-of a window around the best scale that holds up to ``window_budget`` breakpoints (exact inside it).
+of a window around the best scale that holds up to ``window_budget`` breakpoints (exact inside it;
+on MobileNetV2 tensors it finds the same optimum as full enumeration, see the tests).
 """
 
 from __future__ import annotations
