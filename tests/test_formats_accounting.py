@@ -48,3 +48,13 @@ def test_keep_ratio_with_overhead() -> None:
         keep_ratio_with_overhead(0)
     with pytest.raises(ValueError):
         Unstructured(1.5)
+
+
+def test_channel_pattern() -> None:
+    from pvq.formats import Channel
+
+    assert metadata_bits_per_weight(Channel(0.5, 288)) == pytest.approx(1 / 288)
+    assert storage_bits_per_weight(16, Channel(0.5, 288)) == pytest.approx(8 + 1 / 288)
+    assert metadata_bits_per_weight(Channel(1.0, 288)) == 0.0
+    with pytest.raises(ValueError):
+        Channel(0.5, 0)

@@ -2,6 +2,7 @@
 
 from pvq.formats._accounting import (
     NM,
+    Channel,
     Dense,
     SparsityPattern,
     Unstructured,
@@ -23,6 +24,7 @@ from pvq.formats._format import (
     list_formats,
 )
 from pvq.formats._int import IntGrid, quantize
+from pvq.formats._sparsity import nm_mask
 
 __all__ = [
     "IntGrid",
@@ -43,7 +45,9 @@ __all__ = [
     "Dense",
     "Unstructured",
     "NM",
+    "Channel",
     "SparsityPattern",
+    "nm_mask",
     "metadata_bits_per_weight",
     "storage_bits_per_weight",
     "keep_ratio_with_overhead",

@@ -4,6 +4,7 @@ The paper (Sec. 2) counts no mask overhead; :func:`storage_bits_per_weight` and
 :func:`keep_ratio_with_overhead` add it when asked:
 
 - unstructured sparsity: a 1-bit mask per weight (6.25 % of FP16, paper Sec. 6);
+- channel pruning: 1 bit per channel, i.e. ``1 / weights_per_channel`` bits per weight;
 - N:M sparsity, ``nm_metadata="combinatorial"`` (default): ``ceil(log2(C(M, N))) / M`` bits per weight
   (the index of the kept subset in each group of M; 2:4 -> 3/4 bit);
   ``nm_metadata="index"``: ``N * ceil(log2 M) / M`` bits per weight (a position index per kept
@@ -23,6 +24,7 @@ __all__ = [
     "Dense",
     "Unstructured",
     "NM",
+    "Channel",
     "SparsityPattern",
     "metadata_bits_per_weight",
     "storage_bits_per_weight",
@@ -88,7 +90,27 @@ class NM:
         return self.n / self.m
 
 
-SparsityPattern = Dense | Unstructured | NM
+@dataclass(frozen=True)
+class Channel:
+    """Structured (channel) pruning keeping a fraction ``keep_ratio`` of whole output channels of
+    ``weights_per_channel`` weights each; its mask costs 1 bit per channel."""
+
+    keep_ratio: float
+    weights_per_channel: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.keep_ratio <= 1.0:
+            raise ValueError(f"Channel.keep_ratio must be in [0, 1], got {self.keep_ratio}")
+        if not isinstance(self.weights_per_channel, int) or self.weights_per_channel < 1:
+            raise ValueError(
+                f"Channel.weights_per_channel must be a positive integer, got {self.weights_per_channel}"
+            )
+
+    def keep(self) -> float:
+        return self.keep_ratio
+
+
+SparsityPattern = Dense | Unstructured | NM | Channel
 
 
 def metadata_bits_per_weight(pattern: SparsityPattern, nm_metadata: str = "combinatorial") -> float:
@@ -97,6 +119,8 @@ def metadata_bits_per_weight(pattern: SparsityPattern, nm_metadata: str = "combi
         return 0.0
     if isinstance(pattern, Unstructured):
         return 0.0 if pattern.keep_ratio == 1.0 else 1.0
+    if isinstance(pattern, Channel):
+        return 0.0 if pattern.keep_ratio == 1.0 else 1.0 / pattern.weights_per_channel
     if isinstance(pattern, NM):
         if pattern.n == pattern.m:
             return 0.0
