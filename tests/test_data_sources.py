@@ -141,3 +141,13 @@ def test_text_sources(tmp_path: Path) -> None:
     (tmp_path / "b.txt").write_bytes(b"\xff\xfe\xfa")
     with pytest.raises(PvqInputError, match="UTF-8"):
         text_file(tmp_path / "b.txt")
+
+
+def test_list_datasets() -> None:
+    from pvq.data import list_datasets
+
+    rows = {d.name: d for d in list_datasets()}
+    assert list(rows) == ["fashion_mnist", "sample_photos", "pydoc_topics"]
+    assert rows["pydoc_topics"].installed and rows["pydoc_topics"].size_bytes > 100_000
+    assert rows["sample_photos"].installed and rows["sample_photos"].license
+    assert rows["fashion_mnist"].installed == DEFAULT_FASHION_MNIST_ROOT.is_dir()

@@ -29,7 +29,7 @@ def test_pvq_models_lists_four(capsys: pytest.CaptureFixture[str]) -> None:
         assert {"installed", "num_params", "file_size", "license", "notes"} <= set(r)
     assert "already 4-bit" in rows[3]["notes"]
     code, out, _ = _run(["models"], capsys)
-    assert code == 0 and "smollm2" in out and "Q4_1" in out
+    assert code == 0 and "smollm2" in out and "Q4_1" in out and "fashion_mnist" in out
 
 
 class _Evil:

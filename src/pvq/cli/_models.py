@@ -14,11 +14,12 @@ def register(app: typer.Typer) -> None:
     def models(
         json_out: bool = typer.Option(False, "--json", help="print a JSON array of rows on stdout"),
     ) -> None:
-        """List the bundled models (installed yes/no, parameters, size on disk, license, notes)."""
+        """List the bundled models (installed yes/no, parameters, size on disk, license, notes) and datasets."""
+        from pvq.data import list_datasets
         from pvq.models import list_bundled  # lazy: keeps `pvq --help` fast
 
         rows = list_bundled()
-        if json_out:
+        if json_out:  # models only: one row per bundled model
             print_json_rows(dataclasses.asdict(r) for r in rows)
             return
         from rich.console import Console
@@ -37,4 +38,16 @@ def register(app: typer.Typer) -> None:
                 r.license,
                 r.notes,
             )
-        Console(width=160).print(table)
+        console = Console(width=160)
+        console.print(table)
+        data = Table(title="offline datasets", title_justify="left")
+        for col in ("name", "installed", "size", "license", "what"):
+            data.add_column(col, overflow="fold")
+        for d in list_datasets():
+            size = (
+                f"{d.size_bytes / 2**20:.1f} MiB"
+                if d.size_bytes >= 2**20
+                else f"{d.size_bytes / 1024:.0f} KiB"
+            )
+            data.add_row(d.name, "yes" if d.installed else f"no ({d.source})", size, d.license, d.description)
+        console.print(data)

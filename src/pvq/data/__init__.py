@@ -1,5 +1,6 @@
 """Datasets that install offline: Fashion-MNIST, calibration photos, text for perplexity, a user's files."""
 
+from pvq.data._catalog import DatasetInfo, list_datasets
 from pvq.data._fashion_mnist import DEFAULT_FASHION_MNIST_ROOT, FASHION_MNIST_CLASSES, fashion_mnist, read_idx
 from pvq.data._images import (
     IMAGENET_MEAN,
@@ -15,6 +16,7 @@ from pvq.data._text import perplexity_text, text_file
 
 __all__ = [
     "DEFAULT_FASHION_MNIST_ROOT",
+    "DatasetInfo",
     "FASHION_MNIST_CLASSES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -22,6 +24,7 @@ __all__ = [
     "image_folder",
     "imagenet_normalize",
     "imagenet_preprocess",
+    "list_datasets",
     "load_image",
     "perplexity_text",
     "read_idx",
