@@ -33,8 +33,10 @@ def test_module_and_mapping(net: TinyNet) -> None:
 def test_kinds_filter(net: TinyNet) -> None:
     ws = load_weights(net, kinds=("embedding",))
     assert list(ws) == ["emb.weight"] and ws.info("emb.weight").kind == "embedding"
-    ws = load_weights(net.state_dict(), kinds=("conv", "linear", "embedding", "other"))
-    assert "bn.weight" in ws and ws.info("bn.weight").kind == "other"
+    for src in (net.state_dict(), net):
+        ws = load_weights(src, kinds=("conv", "linear", "embedding", "other"))
+        assert "bn.weight" in ws and ws.info("bn.weight").kind == "other"
+        assert "fc.bias" in ws and ws.info("fc.weight").kind == "linear"
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin"])

@@ -111,7 +111,11 @@ def _default_filter(info: WeightInfo) -> bool:
 def from_module(
     module: nn.Module, source: str = "<module>", kinds: tuple[str, ...] = ("conv", "linear")
 ) -> WeightSet:
-    """Every ``weight`` of the module's conv/linear layers (``kinds`` chooses), in module order."""
+    """Every ``weight`` of the module's conv/linear layers (``kinds`` chooses), in module order.
+
+    "embedding" adds embedding tables; "other" adds weights of other layers with ndim >= 2 and every
+    remaining floating parameter (biases, norm scales). Tied parameters are listed once.
+    """
     infos: dict[str, WeightInfo] = {}
     params: dict[str, torch.Tensor] = {}
     seen: set[int] = set()  # tied weights (an LM head sharing the embedding) are listed once, first use
@@ -128,6 +132,13 @@ def from_module(
             continue
         infos[name] = WeightInfo(name, kind, tuple(w.shape), str(w.dtype).removeprefix("torch."))
         params[name] = w
+    if "other" in kinds:  # biases, norm scales and any other floating parameter
+        for name, p in module.named_parameters():
+            if id(p) in seen or not p.is_floating_point():
+                continue
+            seen.add(id(p))
+            infos[name] = WeightInfo(name, "other", tuple(p.shape), str(p.dtype).removeprefix("torch."))
+            params[name] = p
     if not infos:
         raise PvqInputError(f"{source}: no {'/'.join(kinds)} weights found")
     return WeightSet(infos, params.__getitem__, source)
