@@ -82,3 +82,13 @@ def test_reproduce_smoke(tmp_path, name):
     else:
         groups = {r["group"] for r in rows}
         assert {"paper model zoo", "pvq bundled", "pvq mobilenet_v2"} <= groups
+
+
+def test_published_kurtosis_where_pruning_wins_rises_with_bits(published):
+    # paper Fig. 3 right (and Fig. 2 theory): the more bits, the heavier the tails must be for pruning to win
+    cross = {}
+    for b in (2, 4, 6):
+        rs = [r for r in published if r["bits"] == b and math.isfinite(r["prune_snr_db"])]
+        wd = win_density([r["kurtosis"] for r in rs], [r["prune_snr_db"] > r["quant_snr_db"] for r in rs])
+        cross[b] = wd.crossover()
+    assert 8 < cross[2] < cross[4] < cross[6] < 200
