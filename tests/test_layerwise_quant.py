@@ -100,3 +100,18 @@ def test_singular_gram_ridge_note(rng):
     res = quant_exact(G, w0, 0.3, 3)
     assert any("ridge" in n for n in res.notes)
     assert res.value == pytest.approx(_brute(G, w0, 0.3, 3), rel=1e-6)
+
+
+def test_level_bound_does_not_change_the_optimum(rng):
+    for bits in (2, 4, 8):
+        for _ in range(4):
+            n = 14
+            U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            X = rng.standard_normal((4 * n, n)) * np.exp(-3 * np.arange(n) / n) @ U.T
+            G, w0 = X.T @ X, rng.laplace(size=n)
+            scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * 0.7)
+            a = quant_exact(G, w0, scale, bits, bound=True)
+            b = quant_exact(G, w0, scale, bits, bound=False)
+            assert a.status == b.status == "optimal"
+            assert a.value == pytest.approx(b.value, rel=1e-10, abs=1e-14)
+            assert a.nodes <= b.nodes

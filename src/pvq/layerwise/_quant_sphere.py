@@ -5,8 +5,9 @@ by Schnorr-Euchner sphere decoding.
 With ``G = R^T R`` (Cholesky, in a V-BLAST order: the variable with the largest conditional
 precision is decided first), the search enumerates one level at a time, values in order of distance
 from their conditional centre and always inside the box (lattice reduction is not used: it would
-destroy the box). The radius starts at the best heuristic (RTN / GPTQ + 1-opt) and shrinks with
-every better point. Certificate: ``optimal``, or at the time limit the gap to the least open partial
+destroy the box). The radius starts at the best heuristic (box-constrained Babai point, RTN, + 1-opt)
+and shrinks with every better point; a candidate is also dropped when its partial distance plus a
+diagonal lower bound on the undecided levels reaches the radius. Certificate: ``optimal``, or at the time limit the gap to the least open partial
 distance.
 """
 
@@ -17,8 +18,8 @@ import time
 import numpy as np
 
 from pvq.layerwise._linalg import safe_cholesky, safe_inverse
-from pvq.layerwise._quant_heuristics import polish, quant_gptq, quant_rtn
-from pvq.layerwise._quant_kernels import se_open_bound, se_run
+from pvq.layerwise._quant_heuristics import polish, quant_rtn
+from pvq.layerwise._quant_kernels import box_order_kernel, level_tables, se_open_bound, se_run
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
 __all__ = ["quant_exact", "vblast_order", "box_order", "ORDERS"]
@@ -54,31 +55,16 @@ def box_order(G: np.ndarray, c: np.ndarray, lo: float, hi: float) -> tuple[np.nd
     at its nearest in-box integer, move the other centres to their conditional optimum
     (``c_S += H_Sj / H_jj (z_j - c_j)``) and downdate ``H``. Returns (order (n,), Babai integers (n,)).
     """
-    n = G.shape[0]
     H, _ = safe_inverse(G)
-    cc = np.asarray(c, dtype=np.float64).copy()
-    left = np.ones(n, dtype=bool)
-    order = np.empty(n, dtype=np.int64)
-    zb = np.empty(n)
-    for pos in range(n - 1, -1, -1):
-        idx = np.nonzero(left)[0]
-        x = cc[idx]
-        z1 = np.clip(np.floor(x + 0.5), lo, hi)
-        z2 = np.where(x >= z1, z1 + 1.0, z1 - 1.0)
-        z2 = np.where((z2 > hi) | (z2 < lo), np.where(x >= z1, z1 - 1.0, z1 + 1.0), z2)
-        cost = np.abs(z2 - x) / np.sqrt(np.maximum(np.diag(H)[idx], 1e-300))
-        a = int(np.argmax(cost))
-        j = int(idx[a])
-        order[pos] = j
-        zb[j] = z1[a]
-        left[j] = False
-        hj = H[:, j].copy()
-        hjj = max(hj[j], 1e-300)
-        cc += hj / hjj * (z1[a] - cc[j])
-        H -= np.outer(hj, hj) / hjj
-        H[j, :] = 0.0
-        H[:, j] = 0.0
-    return order, zb
+    return box_order_kernel(np.ascontiguousarray(H), np.asarray(c, dtype=np.float64), float(lo), float(hi))
+
+
+def level_bounds(
+    R: np.ndarray, c: np.ndarray, bound: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables for the search's lower bound on the undecided levels (see ``se_run`` and ``level_tables``):
+    ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n). ``bound=False`` zeroes ``Dk`` (plain sphere decoding)."""
+    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
 
 
 def quant_exact(
@@ -90,6 +76,7 @@ def quant_exact(
     warm_start: np.ndarray | None = None,
     batch_nodes: int = 200000,
     order: str = "box",
+    bound: bool = True,
 ) -> SolveResult:
     """Optimal integers for one row. ``G`` (n, n), ``w0`` (n,), ``scale`` > 0, ``bits`` >= 1.
 
@@ -101,7 +88,7 @@ def quant_exact(
     n = w0.shape[0]
     lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
     c = w0 / scale
-    cands = [quant_rtn(G, w0, scale, bits, one_opt=True).solution, quant_gptq(G, w0, scale, bits).solution]
+    cands = [quant_rtn(G, w0, scale, bits, one_opt=True).solution]
     if warm_start is not None:
         cands.append(np.clip(np.round(np.asarray(warm_start, dtype=np.float64) / scale), lo, hi) * scale)
     if order not in ORDERS:
@@ -135,9 +122,12 @@ def quant_exact(
     sig = np.zeros((n, n + 1))
     stale = np.full(n, n - 1, dtype=np.int64)
     rs = np.full(n, n - 1, dtype=np.int64)
+    CH, V, Dk = level_bounds(R, cp, bound)
     status = "optimal"
     while True:
-        se_run(R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs)
+        se_run(
+            R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs, CH, V, Dk
+        )
         if ctl[2]:
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
