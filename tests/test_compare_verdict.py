@@ -254,3 +254,27 @@ def test_layer_verdicts_exact_and_heuristic() -> None:
     assert L.kind == "exact" and L.quant_wins == 4 and L.certain_chunks == 4 and L.winner == "quantization"
     assert L.median_margin_db == pytest.approx(20 - 13.5) and not L.uncertain
     assert H.kind == "heuristic" and H.winner == "pruning" and H.certain_chunks == 0 and H.uncertain
+
+
+def test_exact_tie_goes_to_the_simpler_option() -> None:
+    opts = {
+        "t": [
+            Option("quant+prune", "prune 50% + INT2", 2, 5.9),
+            Option("quantization", "INT2", 2, 5.9 + 1e-12),
+        ]
+    }
+    (v,) = tensor_verdicts(opts, [2])
+    assert v.winner == "quantization" and v.margin_db == pytest.approx(0, abs=1e-9) and v.uncertain
+
+
+def test_exact_tie_is_not_the_runner_up_when_another_family_exists() -> None:
+    opts = {
+        "t": [
+            Option("quant+prune", "prune 50% + INT2", 2, 5.9),
+            Option("quantization", "INT2", 2, 5.9),
+            Option("pruning", "prune 93.8%", 2, 1.0),
+        ]
+    }
+    (v,) = tensor_verdicts(opts, [2])
+    assert v.winner == "quantization" and v.runner_up == "pruning" and v.margin_db == pytest.approx(4.9)
+    assert not v.uncertain

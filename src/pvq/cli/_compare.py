@@ -13,6 +13,8 @@ import typer
 from pvq.cli._common import parse_bits
 from pvq.errors import PvqInputError
 
+SHORT = {"pruning": "P", "n:m": "N:M", "quant+n:m": "N:M+Q", "quant+prune": "P+Q", "fp16": "FP16"}
+
 
 def _default_out(source: str) -> Path:
     stem = Path(source.rstrip("/")).name or "model"
@@ -58,7 +60,6 @@ def register(app: typer.Typer) -> None:
         from pvq import __version__
         from pvq._progress import enable_progress
         from pvq.compare import CompareConfig, run_compare
-        from pvq.compare._options import DISPLAY
         from pvq.compare._text import verdict_text
         from pvq.compare._write import write_outputs
 
@@ -91,23 +92,18 @@ def register(app: typer.Typer) -> None:
 
         con = Console()
         t = Table(
-            title=f"pvq compare: {result.source}  ({len(result.records)} tensors)", title_justify="left"
+            title=f"pvq compare: {result.source} ({len(result.records)} tensors)",
+            caption="wins at equal size with mask/metadata counted (Q = quantization, P = pruning); "
+            "dB = median SNR; paper = the paper's mask-free accounting",
+            title_justify="left",
         )
-        for col in (
-            "bits",
-            "quant wins",
-            "other wins",
-            "close (<1 dB)",
-            "median INT-b SNR",
-            "median prune SNR",
-            "paper acct.: quant wins",
-        ):
+        for col in ("bits", "INT-b wins", "others win", "close <1dB", "INT-b dB", "prune dB", "paper"):
             t.add_column(col, justify="right")
         paper = {r["bits"]: r for r in result.summary_paper}
         for r in result.summary:
             q = r["wins"].get("quantization", 0)
             others = (
-                ", ".join(f"{DISPLAY.get(k, k)} {v}" for k, v in r["wins"].items() if k != "quantization")
+                ", ".join(f"{SHORT.get(k, k)} {v}" for k, v in r["wins"].items() if k != "quantization")
                 or "0"
             )
             p = paper.get(r["bits"])

@@ -22,6 +22,7 @@ __all__ = [
 
 CLOSE_MARGIN_DB = 1.0  # below this the two answers are within measurement/modelling noise: say "close"
 _EPS = 1e-9
+_SIMPLICITY = {"quantization": 0, "pruning": 1, "n:m": 2, "quant+prune": 3, "quant+n:m": 4, "fp16": 5}
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,16 @@ def tensor_verdicts(
             best = _best_per_family(opts, float(b))
             if not best:
                 continue
-            ranked = sorted(best.values(), key=lambda o: (-o.snr_db, o.bits_per_weight))
+            # equal SNR (to 1e-6 dB: e.g. 50 % pruning of an INT2 tensor that is already > 50 % zeros)
+            # goes to the cheaper, then the simpler option
+            ranked = sorted(
+                best.values(), key=lambda o: (-round(o.snr_db, 6), o.bits_per_weight, _SIMPLICITY[o.family])
+            )
             win = ranked[0]
-            second = ranked[1] if len(ranked) > 1 else None
+            # runner-up: the best other family that is not the very same tensor (an exact tie, e.g. 50 % pruning
+            # of an INT2 tensor that is > 50 % zeros already); exact ties only when nothing else is left
+            distinct = [o for o in ranked[1:] if abs(o.snr_db - win.snr_db) > 1e-6]
+            second = distinct[0] if distinct else (ranked[1] if len(ranked) > 1 else None)
             margin = (win.snr_db - second.snr_db) if second is not None else math.inf
             if math.isnan(margin):  # inf - inf: both lossless
                 margin = 0.0
