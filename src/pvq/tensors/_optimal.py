@@ -122,7 +122,8 @@ def optimal_scale(
     levels: np.ndarray,
     extra_candidates: np.ndarray | None = None,
     full_budget: int = 50_000,
-    window_budget: int = 20_000,
+    window_budget: int = 8_000,
+    zooms: int = 2,
 ) -> OptimalScale:
     """The scale minimising the squared error of rounding to ``scale * levels`` (levels ascending).
 
@@ -140,7 +141,7 @@ def optimal_scale(
         return OptimalScale(s, e, True)
     pos_max = float(levels[-1]) if levels[-1] > 0 else float(np.abs(levels).max())
     base = m / pos_max
-    cands = base * np.geomspace(1.0 / 128.0, 2.0, 17)
+    cands = base * np.geomspace(1.0 / 128.0, 2.0, 9)
     if extra_candidates is not None:
         cands = np.concatenate([cands, np.asarray(extra_candidates, dtype=np.float64).reshape(-1)])
     cands = np.unique(cands[cands > 0])
@@ -150,8 +151,8 @@ def optimal_scale(
     # zoom in twice around the best scale with batched evaluations (the error cannot increase)
     lo = float(cands[max(i - 1, 0)])
     hi = float(cands[min(i + 1, cands.size - 1)])
-    for _ in range(2):
-        c2, e2 = _refine(st, lo, hi, levels, 16)
+    for _ in range(zooms):
+        c2, e2 = _refine(st, lo, hi, levels, 10)
         j = int(np.argmin(e2))
         if e2[j] < best:
             best_s, best = float(c2[j]), float(e2[j])
