@@ -38,7 +38,8 @@ class SweepConfig:
     ``fp4_e2m1``: reported on the row of their bit-width) or families applied at every bit-width
     (``fp``, ``nf``, ``int-narrow``). per_channel: per-output-channel scales and per-channel pruning.
     nm_patterns: (N, M) structured sparsity, reported on the row whose bits equal 16 N / M.
-    count_overhead: pruning pays a 1-bit mask per weight (keep ratio (b - 1)/16) and N:M its metadata.
+    count_overhead: pruning pays a 1-bit mask per weight (keep ratio (b - 1)/16; corrected pruning
+    (1 - natural sparsity) b/16 - 1/16) and N:M patterns their metadata (``prune_nmN_M_bits``).
     """
 
     bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
