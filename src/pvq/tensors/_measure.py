@@ -139,9 +139,13 @@ def _quant(
         i, deltas, zeros = _grid_pick(st, x32, bits)
         d = deltas[i]
         # final pass in float32, as published: clamp(round(w / d)) * d, squared error, float32 mean
-        q = np.clip(np.rint(np.divide(x32, d, dtype=np.float32)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) * d
-        err = x32 - q
-        mse = float(torch.from_numpy(err * err).mean())  # the same float32 reduction as torch.mean
+        buf = np.divide(x32, d, dtype=np.float32)  # in place from here: one temporary buffer
+        np.rint(buf, out=buf)
+        np.clip(buf, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, out=buf)
+        np.multiply(buf, d, out=buf)
+        np.subtract(x32, buf, out=buf)
+        np.multiply(buf, buf, out=buf)
+        mse = float(torch.from_numpy(buf).mean())  # the same float32 reduction as torch.mean
         nz = int(zeros[i])
         return {
             "quant_snr_db": snr_db(signal32, mse),

@@ -18,8 +18,8 @@ def kurtosis(w: np.ndarray) -> float:
     x = np.asarray(w, dtype=np.float64).reshape(-1)
     if x.size == 0:
         return math.nan
-    xc = x - x.mean()
-    sq = xc * xc
+    sq = x - x.mean()
+    np.multiply(sq, sq, out=sq)  # squared deviations, in place
     m2 = float(sq.mean())
     m4 = float(np.dot(sq, sq) / x.size)
     if m2 <= (np.finfo(np.float64).resolution * abs(float(x.mean()))) ** 2 or m2 == 0.0:
