@@ -5,16 +5,48 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-PVQ = [sys.executable, "-m", "pvq"]
+from pvq._progress import enable_progress
+from pvq.cli import main
+
 KEYS = {"layer", "chunk", "bits", "method", "solver", "snr_db", "kind", "seconds", "row", "status", "gap"}
 
 
-def _run(*args):
-    return subprocess.run([*PVQ, *map(str, args)], capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def run(capsys):
+    """Run ``pvq ARGS`` in this process; returns (returncode, stdout, stderr)."""
+
+    def _run(*args):
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            enable_progress(False)
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return _run
+
+
+def test_entry_point_subprocess(tmp_path):
+    path = tmp_path / "p.npz"
+    np.savez(path, G=np.eye(3), w=np.array([0.3, -1.0, 2.0]))
+    r = subprocess.run(
+        [sys.executable, "-m", "pvq", "solve", str(path), "--method", "prune", "--bits", "8", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert {x["solver"] for x in rows} == {"magnitude", "obs", "swap", "exact"}
 
 
 @pytest.fixture
@@ -26,9 +58,9 @@ def problem(tmp_path, rng):
 
 
 @pytest.mark.parametrize("method", ["prune", "quant"])
-def test_solve_json_rows(problem, method):
+def test_solve_json_rows(run, problem, method):
     solvers = "all" if method == "prune" else "rtn,gptq,sdp,exact"
-    r = _run("solve", problem, "--method", method, "--bits", 4, "--json", "--solvers", solvers)
+    r = run("solve", problem, "--method", method, "--bits", 4, "--json", "--solvers", solvers)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert rows and all(KEYS <= set(row) for row in rows)
@@ -41,7 +73,7 @@ def test_solve_json_rows(problem, method):
             assert by["sdp"]["snr_db"] >= by["exact"]["snr_db"] - 1e-3
 
 
-def test_solve_bad_inputs(tmp_path):
+def test_solve_bad_inputs(run, tmp_path):
     bad_shape = tmp_path / "bad.npz"
     np.savez(bad_shape, G=np.eye(4), w=np.ones((2, 5)))
     junk = tmp_path / "junk.npz"
@@ -60,16 +92,16 @@ def test_solve_bad_inputs(tmp_path):
         (notpsd, "G"),
         (tmp_path / "missing.npz", "no such file"),
     ]:
-        r = _run("solve", path, "--method", "prune", "--bits", 4)
+        r = run("solve", path, "--method", "prune", "--bits", 4)
         assert r.returncode == 2, (path, r.stderr)
         assert "pvq: error:" in r.stderr and msg in r.stderr
     ok = tmp_path / "ok.npz"
     np.savez(ok, G=np.eye(3), w=np.ones(3))
-    assert _run("solve", ok, "--method", "cut", "--bits", 4).returncode == 2
-    assert _run("solve", ok, "--method", "quant", "--bits", 4, "--solvers", "nope").returncode == 2
+    assert run("solve", ok, "--method", "cut", "--bits", 4).returncode == 2
+    assert run("solve", ok, "--method", "quant", "--bits", 4, "--solvers", "nope").returncode == 2
 
 
-def test_layers_bundled_model_small(tmp_path):
+def test_layers_bundled_model_small(run, tmp_path):
     pytest.importorskip("torch")
     from pvq.models import list_bundled
 
@@ -78,11 +110,11 @@ def test_layers_bundled_model_small(tmp_path):
     out = tmp_path / "l"
     args = ["layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--bits", "4", "--max-chunks", "1"]
     args += ["--max-rows", "2", "--workers", "1", "--calib-batches", "1", "--out", out, "--json"]
-    r = _run(*args)
+    r = run(*args)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert {x["method"] for x in rows} == {"prune", "quant"} and all(x["bits"] == 4 for x in rows)
     assert all(x["status"] == "optimal" for x in rows if x["kind"] == "exact")
     assert (out / "rows.jsonl").exists() and (out / "chunks.json").exists()
-    assert _run("layers", "mobilenet_v2", "--layer", "nope", "--out", out).returncode == 2
-    assert _run("layers", "no_such_model", "--layer", "x", "--out", out).returncode == 2
+    assert run("layers", "mobilenet_v2", "--layer", "nope", "--out", out).returncode == 2
+    assert run("layers", "no_such_model", "--layer", "x", "--out", out).returncode == 2
