@@ -85,7 +85,7 @@ def verdict_text(result: Any) -> Verdict:
         points.append(
             "Tensors where something other than plain quantization wins: "
             + ", ".join(f"{k} at {b} bits" for b, k in sorted(prune_any.items()) if k)
-            + " (see the table; heavy-tailed, high-kurtosis tensors favour pruning, as the paper predicts)."
+            + " (see the table and the kurtosis map; the paper expects pruning to win only on heavy-tailed, high-kurtosis tensors)."
         )
     if ref_bits in paper:
         p = paper[ref_bits]

@@ -140,7 +140,7 @@ def write_compare_report(
     n_weights = sum(rec["numel"] for rec in result.records)
     kpis = [
         (f"{len(result.records)}", "conv/linear tensors"),
-        (f"{n_weights / 1e6:.2f} M", "weights"),
+        (f"{n_weights / 1e6:.2f} M" if n_weights >= 1e5 else f"{n_weights:,}", "weights"),
         (
             f"{kp_bits['wins'].get('quantization', 0)}/{kp_bits['tensors']}",
             f"tensors where INT{ref_bits} wins",
@@ -192,4 +192,6 @@ def write_compare_report(
     from pvq._io import atomic_write_text
 
     atomic_write_text(page, render_compare_html(ctx, figs))
+    for p in [page, *files, *(f for fig in figs.values() for f in (fig.png, fig.svg))]:
+        Path(p).chmod(0o644)  # atomic writes create 0600 temp files; a report is meant to be shared
     return page
