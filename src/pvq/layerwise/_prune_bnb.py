@@ -30,7 +30,7 @@ def prune_exact(
     time_limit: float | None = 60.0,
     warm_start: np.ndarray | None = None,
     rtol: float = 1e-9,
-    batch_nodes: int = 20000,
+    batch_nodes: int | None = None,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
@@ -45,6 +45,8 @@ def prune_exact(
     if k >= np.count_nonzero(w0):
         return SolveResult(0.0, 0.0, 0.0, time.perf_counter() - t0, "optimal", w0.copy())
     n_prune = n - k
+    if batch_nodes is None:  # nodes per compiled call: about 10 ms of work between time-limit checks
+        batch_nodes = max(50, int(2e6 / (n * n)))
     # incumbent: the best heuristic (and the caller's warm start)
     heur = prune_swap(G, w0, k)
     best_w, best_v = heur.solution, heur.value
