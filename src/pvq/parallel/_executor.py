@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -34,7 +35,11 @@ class SerialExecutor:
 
 
 class LocalExecutor:
-    """A ``concurrent.futures`` process pool with ``workers`` processes (default: all cores)."""
+    """A ``concurrent.futures`` process pool with ``workers`` processes (default: all cores).
+
+    Workers are *spawned*, not forked: a fork after this process has started native thread pools (the
+    SDP solver's, BLAS) can leave a child waiting forever on a lock held by a thread that no longer exists.
+    """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = int(workers or os.cpu_count() or 1)
@@ -42,7 +47,9 @@ class LocalExecutor:
 
     def imap(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
         futs = {self._pool.submit(fn, t): i for i, t in enumerate(tasks)}
         pending = set(futs)
         try:
