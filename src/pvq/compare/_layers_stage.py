@@ -29,6 +29,7 @@ PAPER_LAYERS = (
     "features.8.conv.1.0",
     "features.11.conv.0.0",
     "blocks.1.1.conv_pw",
+    "_blocks.2._expand_conv",  # the same EfficientNet-Lite0 layer in efficientnet_pytorch naming
 )
 ROWS_PER_CHUNK = 4
 SOLVERS = {"prune": ("magnitude", "obs", "exact"), "quant": ("rtn", "gptq", "exact")}
