@@ -125,3 +125,17 @@ def test_compare_report_in_headless_browser(
     out, res = tiny_run
     assert res.returncode == 0, res.stderr
     check_in_browser(out / "index.html", tmp_path, REPO / "test-artifacts" / "report_tiny_pt.png")
+
+
+def test_partial_results_discarded_only_when_their_inputs_change(tmp_path: Path) -> None:
+    from pvq.compare import CompareConfig
+    from pvq.compare._run import _prepare_out
+
+    cfg = CompareConfig(source="m.pt", out=tmp_path)
+    part = _prepare_out(cfg)
+    for f in ("tensors.jsonl", "layers.jsonl"):
+        (part / f).write_text("{}\n")
+    _prepare_out(CompareConfig(source="m.pt", out=tmp_path, data="imgs"))  # new calibration data
+    assert (part / "tensors.jsonl").exists() and not (part / "layers.jsonl").exists()
+    _prepare_out(CompareConfig(source="m.pt", out=tmp_path, bits=(4,), data="imgs"))  # new bit-widths
+    assert not (part / "tensors.jsonl").exists()

@@ -76,14 +76,12 @@ class CompareConfig:
         d["bits"] = list(self.bits)
         return d
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What the partial results depend on (a change discards them)."""
+    def fingerprint(self) -> dict[str, dict[str, Any]]:
+        """What each partial results file depends on (a change discards that file)."""
+        tensors = {"source": self.source, "bits": list(self.bits)}
         return {
-            "source": self.source,
-            "bits": list(self.bits),
-            "data": self.data,
-            "seed": self.seed,
-            "opt_dim": self.opt_dim,
+            "tensors.jsonl": tensors,
+            "layers.jsonl": {**tensors, "data": self.data, "seed": self.seed, "opt_dim": self.opt_dim},
         }
 
 
@@ -143,18 +141,18 @@ def _sweep_tensor(name: str, w: torch.Tensor, bits: Sequence[int]) -> list[dict[
 
 
 def _prepare_out(cfg: CompareConfig) -> Path:
+    """``OUT/partial``: keep each partial file only if it was made with the same inputs."""
     part = Path(cfg.out) / "partial"
     part.mkdir(parents=True, exist_ok=True)
     fp_path = part / "fingerprint.json"
     fp = cfg.fingerprint()
-    if fp_path.exists():
-        try:
-            old = json.loads(fp_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = None
-        if old != fp:
-            for f in part.glob("*.jsonl"):
-                f.unlink()
+    try:
+        old = json.loads(fp_path.read_text()) if fp_path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        old = {}
+    for fname, deps in fp.items():
+        if not isinstance(old, dict) or old.get(fname) != deps:
+            (part / fname).unlink(missing_ok=True)
     atomic_write_text(fp_path, json.dumps(fp))
     return part
 
