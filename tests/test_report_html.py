@@ -154,22 +154,24 @@ def test_report_is_self_contained(rendered: Path) -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def chromium(page: Path, tmp: Path, *args: str, fragment: str = "") -> subprocess.CompletedProcess[str]:
     cmd = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp / 'chromium-profile'}", "--hide-scrollbars", *args, page.resolve().as_uri(),
+        f"--user-data-dir={tmp / 'chromium-profile'}", "--hide-scrollbars", *args, page.resolve().as_uri() + fragment,
     ]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def check_in_browser(page: Path, tmp: Path, shot: Path) -> None:
-    dom = chromium(page, tmp, "--virtual-time-budget=5000", "--dump-dom").stdout
+def check_in_browser(page: Path, tmp: Path, shot: Path, min_images: int = 5, sortable: bool = True) -> None:
+    dom = chromium(page, tmp, "--virtual-time-budget=5000", "--dump-dom", fragment="#selftest").stdout
     body = re.search(r"<body([^>]*)>", dom)
     assert body, "chromium returned no DOM"
     attrs = dict(re.findall(r'data-pvq-([a-z-]+)="([^"]*)"', body.group(1)))
     assert attrs.get("ready") == "1", attrs
-    assert int(attrs["images"]) >= 5
+    assert int(attrs["images"]) >= min_images
+    if sortable:
+        assert attrs.get("sort") == "ok", "the per-tensor table did not sort"
     assert attrs["broken"] == "0", "some images did not load"
     assert attrs["errors"] == "0", attrs.get("error-text")
     shot.parent.mkdir(parents=True, exist_ok=True)
@@ -198,5 +200,10 @@ def test_reproduce_index_links_every_figure(tmp_path: Path) -> None:
     entries = [
         IndexEntry("fig1", ["Gaussian grid differs from the paper's"], [tmp_path / "fig1" / "fig1.png"], 3)
     ]
-    page = write_reproduce_index(tmp_path, entries, {"preset": "smoke"}, "test").read_text()
+    path = write_reproduce_index(tmp_path, entries, {"preset": "smoke"}, "test")
+    page = path.read_text()
+    if CHROMIUM is not None:
+        check_in_browser(
+            path, tmp_path, REPO / "test-artifacts" / "reproduce_index.png", min_images=1, sortable=False
+        )
     assert "src='fig1/fig1.png'" in page and "What differs from the paper" in page and "Gaussian grid" in page

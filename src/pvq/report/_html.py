@@ -69,6 +69,20 @@ function pvqFilter(inp,id){
   for(var i=0;i<rows.length;i++){rows[i].style.display=rows[i].cells[0].textContent.toLowerCase().indexOf(q)>=0?'':'none';}
 }
 document.addEventListener('click',function(e){var th=e.target.closest&&e.target.closest('th[data-sort]');if(th){pvqSort(th);}});
+// '#selftest': sort the per-tensor table by its weights column, both ways, and record whether it worked
+window.addEventListener('load',function(){
+  if(location.hash!=='#selftest'){return;}
+  var t=document.getElementById('tbl-tensors'),ok=!!t;
+  if(t){
+    var th=t.tHead.rows[0].cells[3];
+    [true,false].forEach(function(asc){
+      th.click();
+      var v=Array.prototype.map.call(t.tBodies[0].rows,function(r){return parseFloat(r.cells[3].getAttribute('data-v'));});
+      for(var i=1;i<v.length;i++){if(asc?v[i]<v[i-1]:v[i]>v[i-1]){ok=false;}}
+    });
+  }
+  document.body.setAttribute('data-pvq-sort',ok?'ok':'bad');
+});
 """
 
 
