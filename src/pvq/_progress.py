@@ -11,6 +11,7 @@ rich progress bar on stderr.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -32,7 +33,7 @@ def progress_enabled() -> bool:
 
 def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
     """Iterate over ``items``, drawing a progress bar on stderr when the CLI enabled it."""
-    if not _ENABLED:
+    if not _ENABLED or not sys.stderr.isatty():
         yield from items
         return
     from rich.console import Console
