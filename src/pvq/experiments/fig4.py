@@ -101,6 +101,8 @@ def fig4(cfg: ReproduceConfig) -> SimpleResult:
         f"(the paper: all), {n_batches} calibration batch(es) of 8, exact time limit {limit:.0f} s per row; "
         "the SDP bound and its randomized rounding on the first "
         f"{n_sdp} row(s) of each chunk only.",
+        "The SDP bound is the paper's eq. 6 (integrality relaxed, the integer box ignored); pvq also offers a "
+        "box-constrained SDP (solver sdp_box), tighter where clipping matters.",
         "Calibration: random crops of scikit-learn's two sample photos (not ImageNet) / pydoc topic sentences.",
         "Depthwise 3x3 layers: every output channel is its own 9-input problem (one chunk per channel).",
     ]
