@@ -12,9 +12,9 @@ Instances: X = Z diag(exp(-a i / n)) U^T (correlated, decaying spectrum), and a 
 max(X + 0.3, 0); w0 Laplace-distributed (heavy-tailed like trained weights). Quantization scale: the
 MSE-optimal per-tensor scale of a 64-row weight matrix drawn like w0 (as the layer's range search).
 
-    .venv/bin/python benchmarks/bench_layerwise.py --quick     # ~5 minutes: SCIP capped at 60 s
-    .venv/bin/python benchmarks/bench_layerwise.py             # SCIP 300 s cap, 60 s scaling limit
-    .venv/bin/python benchmarks/bench_layerwise.py --full      # more instances and rows
+    .venv/bin/python benchmarks/bench_layerwise.py --quick     # ~3 minutes: SCIP capped at 20 s, 5 s scaling limit
+    .venv/bin/python benchmarks/bench_layerwise.py             # ~6 minutes: SCIP capped at 60 s, 10 s scaling limit
+    .venv/bin/python benchmarks/bench_layerwise.py --full      # SCIP 300 s cap, 60 s scaling limit, more instances
 """
 
 from __future__ import annotations
@@ -235,11 +235,11 @@ def main() -> None:
     )
     ap.add_argument("--skip-scip", action="store_true")
     args = ap.parse_args()
-    args.scip_cap = 60.0 if args.quick else 300.0
+    args.scip_cap = 300.0 if args.full else 20.0 if args.quick else 60.0
     args.scip_instances = 3 if args.full else 1
-    args.quant_rows = 60 if args.full else 20
-    args.sdp_rows = 20 if args.full else 6
-    args.scale_limit = 10.0 if args.quick else 60.0
+    args.quant_rows = 60 if args.full else 12 if args.quick else 20
+    args.sdp_rows = 20 if args.full else 4 if args.quick else 6
+    args.scale_limit = 60.0 if args.full else 5.0 if args.quick else 10.0
     args.scale_rows = 3 if args.full else 1
     t0 = time.perf_counter()
     prune_exact(*instance(8, "gauss", 0), 2)  # compile the kernels outside the timings
