@@ -40,12 +40,12 @@ PRESETS: dict[str, SuitePreset] = {
         val_size=512, val_eval=512, ft_train=512, test_size=1000, epochs=2, batch_size=128,
         lr_factors=(1.0, 0.33), bn_batches=2, bits=(4, 2),
     ),
-    # cpu: the 4th learning rate (0.33^-2) was added after the first three passes because pruning's
-    # validation-selected rate sat at the top of the grid for most bit-widths; it runs for both methods.
+    # cpu: the grid was extended upwards (0.33^-2, then 0.33^-3) after the first passes because pruning's
+    # validation-selected rate sat at the top of the grid; every added rate runs for both methods.
     "cpu": SuitePreset(
         pretrain=PretrainConfig(widths=(16, 32, 64), epochs=3, train_size=None, batch_size=128, lr=0.1),
         val_size=5000, val_eval=2000, ft_train=2048, test_size=None, epochs=4, batch_size=128,
-        lr_factors=(1.0, 1 / 0.33, 0.33, 1 / 0.33**2), bn_batches=10, bits=(8, 7, 6, 5, 4, 3, 2),
+        lr_factors=(1.0, 1 / 0.33, 0.33, 1 / 0.33**2, 1 / 0.33**3), bn_batches=10, bits=(8, 7, 6, 5, 4, 3, 2),
     ),
     "gpu": SuitePreset(
         pretrain=PretrainConfig(widths=(32, 64, 128), blocks=2, epochs=15, train_size=None, batch_size=128, lr=0.1),
@@ -71,7 +71,8 @@ def table_rows(best: dict[tuple, dict[str, Any]], tested: dict[str, float], mode
 
 TRANSFER: dict[str, TransferPreset | None] = {
     "smoke": None,
-    "cpu": TransferPreset(),  # MobileNetV2, reduced: 32 px, 1024 images x 2 epochs, bits 8,6,4,3,2, one lr
+    # MobileNetV2, reduced: 32 px, 1024 images x 2 epochs, bits 8,6,4,3,2; lr grid base 0.001 x 0.33^(0,-1,1,-2)
+    "cpu": TransferPreset(lr_factors=(1.0, 1 / 0.33, 0.33, 1 / 0.33**2)),
     "gpu": TransferPreset(size=96, transfer_train=None, transfer_epochs=3, ft_train=None, epochs=20,
                           batch_size=128, lr_factors=(1.0, 1 / 0.33, 0.33), bits=(8, 7, 6, 5, 4, 3, 2),
                           val_eval=None, test_size=None, bn_batches=50),
