@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from pvq.report._save import save_png_svg  # noqa: E402
+
 __all__ = ["plot_fig4"]
 
 
@@ -63,10 +65,4 @@ def plot_fig4(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
         "Per-chunk SNR: boxes span heuristic (magnitude / GPTQ) to exact optimum; v = SDP bound", fontsize=9
     )
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "fig4.png", out_dir / "fig4.svg"]
-    for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    return save_png_svg(fig, out_dir, "fig4")

@@ -14,19 +14,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pvq.report._save import save_png_svg  # noqa: E402
+
 __all__ = ["plot_fig3", "plot_table2"]
 
 Q_COLOR, P_COLOR = "tab:blue", "tab:orange"
 
 
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for p in paths:
-        fig.savefig(p, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return paths
 
 
 def plot_fig3(points: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
@@ -90,7 +84,7 @@ def plot_fig3(points: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     fig.suptitle(
         "Fig. 3: pruning vs quantization of real weight tensors (density of tensors vs kurtosis)", fontsize=11
     )
-    return _save(fig, out_dir, "fig3")
+    return save_png_svg(fig, out_dir, "fig3", dpi=130)
 
 
 def plot_table2(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
@@ -119,4 +113,4 @@ def plot_table2(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     ax.set_title("Table 2: zeros in quantized weight tensors")
     ax.legend(fontsize=6.5)
     ax.grid(alpha=0.3)
-    return _save(fig, out_dir, "table2")
+    return save_png_svg(fig, out_dir, "table2", dpi=130)

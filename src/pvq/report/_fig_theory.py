@@ -13,19 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
+from pvq.report._save import save_png_svg  # noqa: E402
+
 __all__ = ["plot_fig1", "plot_fig2", "plot_fig6"]
 
 Q_COLOR, P_COLOR = "tab:blue", "tab:orange"
 
 
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
 
 
 def plot_fig1(rows: Sequence[Mapping[str, Any]], curves: Mapping[str, Any], out_dir: Path) -> list[Path]:
@@ -108,7 +102,7 @@ def plot_fig1(rows: Sequence[Mapping[str, Any]], curves: Mapping[str, Any], out_
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, out_dir, "fig1")
+    return save_png_svg(fig, out_dir, "fig1")
 
 
 def _by_bits(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -165,7 +159,7 @@ def plot_fig2(
     ax.set_title("trade-off: quant SNR - prune SNR")
     fig.colorbar(mesh, ax=ax, label="dB")
     fig.tight_layout()
-    return _save(fig, out_dir, "fig2")
+    return save_png_svg(fig, out_dir, "fig2")
 
 
 def plot_fig6(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
@@ -191,4 +185,4 @@ def plot_fig6(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, out_dir, "fig6")
+    return save_png_svg(fig, out_dir, "fig6")
