@@ -71,8 +71,8 @@ def table_rows(best: dict[tuple, dict[str, Any]], tested: dict[str, float], mode
 
 TRANSFER: dict[str, TransferPreset | None] = {
     "smoke": None,
-    # MobileNetV2, reduced: 32 px, 1024 images x 2 epochs, bits 8,6,4,3,2; lr grid base 0.001 x 0.33^(0,-1,1,-2)
-    "cpu": TransferPreset(lr_factors=(1.0, 1 / 0.33, 0.33, 1 / 0.33**2)),
+    # MobileNetV2, reduced: 32 px, 1024 images x 2 epochs, bits 8,6,4,3,2; lr grid base 0.001 x 0.33^(0,-1,1,-2,-3)
+    "cpu": TransferPreset(lr_factors=(1.0, 1 / 0.33, 0.33, 1 / 0.33**2, 1 / 0.33**3)),
     "gpu": TransferPreset(size=96, transfer_train=None, transfer_epochs=3, ft_train=None, epochs=20,
                           batch_size=128, lr_factors=(1.0, 1 / 0.33, 0.33), bits=(8, 7, 6, 5, 4, 3, 2),
                           val_eval=None, test_size=None, bn_batches=50),
