@@ -73,22 +73,18 @@ def test_finetune_cli_corrupt_checkpoint_exits_2(tmp_path: Path) -> None:
     assert res.returncode == 2 and "bad.pt" in res.stderr
 
 
-@pytest.mark.slow
 @needs_fmnist
-def test_smoke_presets_run_end_to_end_in_under_a_minute(tmp_path: Path) -> None:
+def test_smoke_presets_run_end_to_end_in_under_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pvq import experiments
 
     n = torch.get_num_threads()
+    monkeypatch.setenv("PVQ_CACHE", str(tmp_path / "cache"))
     try:
-        import os
-
-        os.environ["PVQ_CACHE"] = str(tmp_path / "cache")
         t_cpu, t_wall = time.process_time(), time.perf_counter()
         cfg = experiments.ReproduceConfig(preset="smoke", out=tmp_path / "out")
         result = experiments.get("table1")(cfg)
         cpu_s, wall_s = time.process_time() - t_cpu, time.perf_counter() - t_wall
     finally:
-        os.environ.pop("PVQ_CACHE", None)
         torch.set_num_threads(n)
     rows = result.rows()
     assert {(r["method"], r["bits"]) for r in rows} == {("none", 32), ("quant", 4), ("quant", 2), ("prune", 4), ("prune", 2)}

@@ -11,16 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pvq.report._save import save_png_svg  # noqa: E402
+
 __all__ = ["plot_table1", "plot_fig5", "plot_fig8", "table1_markdown"]
 
 
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
 
 
 def plot_table1(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -44,7 +39,7 @@ def plot_table1(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    paths = _save(fig, out_dir, "table1")
+    paths = save_png_svg(fig, out_dir, "table1")
     md = out_dir / "table1.md"
     md.write_text(table1_markdown(rows), encoding="utf-8")
     return [*paths, md]
@@ -80,7 +75,7 @@ def plot_fig5(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     ax.set_ylabel("test accuracy (%)")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, out_dir, "fig5")
+    return save_png_svg(fig, out_dir, "fig5")
 
 
 def plot_fig8(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -106,7 +101,7 @@ def plot_fig8(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             ax.set_yticks(range(len(layers)), layers, fontsize=6)
             fig.colorbar(im, ax=ax)
         fig.tight_layout()
-        paths += _save(fig, out_dir, f"fig8_{metric}")
+        paths += save_png_svg(fig, out_dir, f"fig8_{metric}")
     # Fig. 9: the last tracked layer over epochs, one line per run
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     last = layers[-1]
@@ -122,4 +117,4 @@ def plot_fig8(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return paths + _save(fig, out_dir, "fig9")
+    return paths + save_png_svg(fig, out_dir, "fig9")
