@@ -22,6 +22,22 @@ FOUR_BIT_TYPES = frozenset({"Q4_0", "Q4_1", "Q4_K", "IQ4_NL", "IQ4_XS", "Q3_K", 
 _FLOAT_TYPES = frozenset({"F32", "F16", "BF16", "F64"})
 
 
+def gguf_weight_info(name: str, t: GGUFTensor, kinds: tuple[str, ...]) -> WeightInfo | None:
+    """The WeightInfo of one GGUF tensor under ``name`` (None if its kind is not wanted); quantized storage is
+    noted, and 4-bit storage flagged as 'weights already 4-bit'."""
+    shape = t.shape
+    if len(shape) < 2 and "other" not in kinds:
+        return None
+    kind = classify_weight(name, shape)
+    if kind not in kinds:
+        return None
+    qtype = t.type_name
+    note = "" if qtype in _FLOAT_TYPES else f"stored as {qtype}"
+    if qtype in FOUR_BIT_TYPES:
+        note += ": weights already 4-bit"
+    return WeightInfo(name, kind, shape, "float32", note)
+
+
 def open_gguf(path: Path) -> GGUFFile:
     """Parse a GGUF file (header now, tensor data memory-mapped); PvqInputError naming the file if bad."""
     try:
@@ -56,16 +72,10 @@ def load_gguf(path: Path, kinds: tuple[str, ...]) -> WeightSet:
         qtype = t.type_name
         if qtype.startswith("I") and qtype[1:].isdigit():
             continue  # integer tensors are not weights
-        shape = t.shape
-        if len(shape) < 2 and "other" not in kinds:
+        info = gguf_weight_info(name, t, kinds)
+        if info is None:
             continue
-        kind = classify_weight(name, shape)
-        if kind not in kinds:
-            continue
-        note = "" if qtype in _FLOAT_TYPES else f"stored as {qtype}"
-        if qtype in FOUR_BIT_TYPES:
-            note += ": weights already 4-bit"
-        infos[name] = WeightInfo(name, kind, shape, "float32", note)
+        infos[name] = info
         stored[qtype] += 1
     if not infos:
         raise PvqInputError(f"{path}: no {'/'.join(kinds)} weights found")

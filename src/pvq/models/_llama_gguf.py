@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from pvq.errors import PvqInputError
-from pvq.models._gguf import FOUR_BIT_TYPES, dequantize_tensor, gguf_metadata, open_gguf
+from pvq.models._gguf import dequantize_tensor, gguf_metadata, gguf_weight_info, open_gguf
 from pvq.models._gguf_file import GGUFFile, GGUFTensor
-from pvq.models._weightset import WeightInfo, WeightSet, classify_weight
+from pvq.models._weightset import WeightInfo, WeightSet
 
 __all__ = [
     "LlamaGGUFConfig",
@@ -131,17 +131,10 @@ def llama_weightset(path: Path, kinds: tuple[str, ...]) -> WeightSet:
         name = hf_name(t.name)
         if name is None:
             continue
-        shape = t.shape
-        if len(shape) < 2 and "other" not in kinds:
+        info = gguf_weight_info(name, t, kinds)
+        if info is None:
             continue
-        kind = classify_weight(name, shape)
-        if kind not in kinds:
-            continue
-        qtype = t.type_name
-        note = "" if qtype in ("F32", "F16", "BF16") else f"stored as {qtype}"
-        if qtype in FOUR_BIT_TYPES:
-            note += ": weights already 4-bit"
-        infos[name] = WeightInfo(name, kind, shape, "float32", note)
+        infos[name] = info
         by_name[name] = t
     if not infos:
         raise PvqInputError(f"{path}: no {'/'.join(kinds)} weights found")
