@@ -115,3 +115,19 @@ def test_level_bound_does_not_change_the_optimum(rng):
             assert a.status == b.status == "optimal"
             assert a.value == pytest.approx(b.value, rel=1e-10, abs=1e-14)
             assert a.nodes <= b.nodes
+
+
+@pytest.mark.parametrize("bits", [2, 3])
+def test_exact_quant_ill_conditioned_equals_brute_force(rng, bits):
+    """Strongly correlated inputs (cond(G) ~ 1e4..1e6): the lower bounds on the undecided levels must
+    never cut off the optimum."""
+    n = SIZES[bits]
+    for _ in range(4):
+        U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        G = (U * np.geomspace(10.0 ** -rng.uniform(4, 6), 1.0, n)) @ U.T
+        G = (G + G.T) / 2
+        w0 = rng.laplace(size=n) * 0.3
+        scale = float(rng.uniform(0.05, 0.3))
+        res = quant_exact(G, w0, scale, bits)
+        assert res.status == "optimal"
+        assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-7, abs=1e-12)

@@ -38,32 +38,34 @@ def one_opt(G, c, z, lo, hi, max_sweeps):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _box_lb(k, CH, Dk, lo, hi):  # pragma: no cover - compiled
-    """Lower bound on the cost of levels ``0..k-1``: ``sum_i D_k[i] dist(CH[k, i], Z ∩ [lo, hi])^2``."""
+def _fix_lb(k, z, CH, V, Dk, P1, lo, hi, room):  # pragma: no cover - compiled
+    """Fix ``z_k``: set ``CH[k, :k]`` (continuous minimiser of the levels below ``k``) and test whether
+    two lower bounds on their cost stay below ``room``, with ``e_i`` the distance from ``CH[k, i]`` to
+    the nearest in-box integer: ``sum_i Dk[k, i] e_i^2`` (from ``Q_k >= diag(Dk[k])``) and
+    ``max_i P1[k, i] e_i^2`` (``P1[k, i] = 1 / (Q_k^-1)_ii``: the cost of moving ``y_i`` alone by
+    ``e_i``). Stops at the first bound that reaches ``room`` (then ``CH[k, :k]`` may be incomplete, and
+    the search does not descend)."""
+    dz = z[k] - CH[k + 1, k]
     t = 0.0
     for i in range(k):
-        x = CH[k, i]
+        x = CH[k + 1, i] + dz * V[k, i]
+        CH[k, i] = x
         if x <= lo:
             e = lo - x
         elif x >= hi:
             e = x - hi
         else:
             e = x - np.floor(x + 0.5)
-        t += Dk[k, i] * e * e
-    return t
-
-
-@njit(cache=True)
-def _fix(k, z, CH, V):  # pragma: no cover - compiled
-    """``CH[k, :k]``: continuous minimiser of levels below ``k`` once ``z_k`` is fixed."""
-    dz = z[k] - CH[k + 1, k]
-    for i in range(k):
-        CH[k, i] = CH[k + 1, i] + dz * V[k, i]
+        e2 = e * e
+        t += Dk[k, i] * e2
+        if t >= room or e2 * P1[k, i] >= room:
+            return False
+    return True
 
 
 @njit(cache=True)
 def se_run(
-    R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, max_nodes, sig, stale, rs, CH, V, Dk
+    R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, max_nodes, sig, stale, rs, CH, V, Dk, P1
 ):  # pragma: no cover
     """Schnorr-Euchner depth-first enumeration of ``||R (z - c)||^2 < best_d[0]`` over the integer box.
 
@@ -77,7 +79,8 @@ def se_run(
     Pruning: a candidate is dropped when its partial distance plus a lower bound on the levels below
     reaches the radius. The bound: with ``Q_k = G[:k, :k] >= diag(Dk[k])`` and ``CH[k]`` the continuous
     minimiser of the free levels, their cost is at least ``sum_i Dk[k, i] (CH[k, i] - nearest in-box
-    integer)^2``. ``CH[n] = c``; ``V[k, :k] = -Q_k^-1 G[:k, k]`` moves it when ``z_k`` is fixed.
+    integer)^2``, and also at least ``max_i (CH[k, i] - nearest in-box integer)^2 / (Q_k^-1)_ii`` (see
+    :func:`_fix_lb`). ``CH[n] = c``; ``V[k, :k] = -Q_k^-1 G[:k, k]`` moves it when ``z_k`` is fixed.
 
     Resumable: ``ctl = [level, started, done, nodes]``; ``sig`` (n, n + 1) zeros and ``stale``/``rs``
     (n,) int64 set to ``n - 1`` before the first call. At most ``max_nodes`` candidates are scored per
@@ -104,8 +107,7 @@ def se_run(
         d = dist[k + 1] + t * t
         if d < bd:
             if k > 0:
-                _fix(k, z, CH, V)
-                if d + _box_lb(k, CH, Dk, lo, hi) < bd:
+                if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
                     # descend to level k - 1: refresh its stale partial sums, centre, nearest in-box value
                     dist[k] = d
                     k -= 1
@@ -208,11 +210,12 @@ def _lambda_max_upper(M):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def level_tables(R, c, use_bound):  # pragma: no cover - compiled
-    """``(CH, V, Dk)`` for :func:`se_run` from the upper Cholesky factor ``R`` (n, n).
+    """``(CH, V, Dk, P1)`` for :func:`se_run` from the upper Cholesky factor ``R`` (n, n).
 
     ``V[k, :k] = -R[:k, :k]^-1 R[:k, k] = R^-1[:k, k] R[k, k]`` (one triangular inverse serves all
     levels); ``Dk[k, :k] = t_k / diag(Q_k^-1)`` with ``Q_k^-1 = R^-1[:k, :k] R^-1[:k, :k]^T`` and
-    ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that ``Q_k >= diag(Dk[k])``.
+    ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that ``Q_k >= diag(Dk[k])``;
+    ``P1[k, :k] = 1 / diag(Q_k^-1)`` (single-coordinate bounds). Both shrunk by ``1e-9`` for rounding.
     """
     n = R.shape[0]
     Ri = np.zeros((n, n))
@@ -226,6 +229,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     V = np.zeros((n, n))
     Dk = np.zeros((n + 1, n))
     CH = np.zeros((n + 1, n))
+    P1 = np.zeros((n + 1, n))
     CH[n, :] = c
     for k in range(1, n):
         for i in range(k):
@@ -238,11 +242,13 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
                 h[i] = Qi[i, i]
             s = 1.0 / np.sqrt(h)
             M = Qi * np.outer(s, s)
+            for i in range(k):
+                P1[k, i] = (1.0 - 1e-9) / h[i]
             lam = _lambda_max_upper(M)
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]
-    return CH, V, Dk
+    return CH, V, Dk, P1
 
 
 @njit(cache=True)

@@ -7,8 +7,8 @@ precision is decided first), the search enumerates one level at a time, values i
 from their conditional centre and always inside the box (lattice reduction is not used: it would
 destroy the box). The radius starts at the best heuristic (box-constrained Babai point, RTN, + 1-opt)
 and shrinks with every better point; a candidate is also dropped when its partial distance plus a
-diagonal lower bound on the undecided levels reaches the radius. Certificate: ``optimal``, or at the time limit the gap to the least open partial
-distance.
+lower bound on the undecided levels (diagonal, and single-coordinate) reaches the radius.
+Certificate: ``optimal``, or at the time limit the gap to the least open partial distance.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def box_order(G: np.ndarray, c: np.ndarray, lo: float, hi: float) -> tuple[np.nd
 
 def level_bounds(
     R: np.ndarray, c: np.ndarray, bound: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tables for the search's lower bound on the undecided levels (see ``se_run`` and ``level_tables``):
-    ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n). ``bound=False`` zeroes ``Dk`` (plain sphere decoding)."""
+    ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n), ``P1`` (n + 1, n). ``bound=False`` zeroes ``Dk`` and
+    ``P1`` (plain sphere decoding)."""
     return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
 
 
@@ -122,11 +123,11 @@ def quant_exact(
     sig = np.zeros((n, n + 1))
     stale = np.full(n, n - 1, dtype=np.int64)
     rs = np.full(n, n - 1, dtype=np.int64)
-    CH, V, Dk = level_bounds(R, cp, bound)
+    tables = level_bounds(R, cp, bound)  # CH, V, Dk, P1
     status = "optimal"
     while True:
         se_run(
-            R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs, CH, V, Dk
+            R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs, *tables
         )
         if ctl[2]:
             break
