@@ -11,18 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
 
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best_of
 
 
 def main() -> None:
@@ -37,8 +27,8 @@ def main() -> None:
         sys.exit("bundled models not installed (make install)")
     import gguf
 
-    t_pvq = _best(lambda: read_gguf(gguf_file), args.repeats)
-    t_ref = _best(lambda: gguf.GGUFReader(str(gguf_file), "r"), max(1, args.repeats // 3))
+    t_pvq = best_of(lambda: read_gguf(gguf_file), args.repeats)
+    t_ref = best_of(lambda: gguf.GGUFReader(str(gguf_file), "r"), max(1, args.repeats // 3))
     print(
         f"GGUF header  pvq {t_pvq:8.3f} s   gguf.GGUFReader {t_ref:8.3f} s   speed-up x{t_ref / t_pvq:6.1f}"
     )
@@ -52,8 +42,8 @@ def main() -> None:
         for k in ws:
             ws[k]
 
-    t_one = _best(one_q4, args.repeats)
-    t_all = _best(all_q4, 1)
+    t_one = best_of(one_q4, args.repeats)
+    t_all = best_of(all_q4, 1)
     print(
         f"SmolLM2 Q4_1 open+1 tensor {t_one:8.3f} s   all 210 tensors {t_all:8.3f} s   ratio x{t_all / t_one:6.1f}"
     )

@@ -16,11 +16,11 @@ import glob
 import math
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_of
 
 
 def _mobilenet() -> dict[str, torch.Tensor]:
@@ -38,14 +38,6 @@ def _mobilenet() -> dict[str, torch.Tensor]:
     sd = torch.load(files[0], weights_only=True, map_location="cpu")
     return {k: v.float() for k, v in sd.items() if k.endswith("weight") and v.ndim >= 2}
 
-
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -67,11 +59,11 @@ def main() -> None:
     )
 
     sweep(ws, bits=bits, range_search="grid")  # warm-up
-    t_grid = _best(lambda: sweep(ws, bits=bits, range_search="grid"), args.repeats)
-    t_opt = _best(lambda: sweep(ws, bits=bits, range_search="optimal"), args.repeats)
+    t_grid = best_of(lambda: sweep(ws, bits=bits, range_search="grid"), args.repeats)
+    t_opt = best_of(lambda: sweep(ws, bits=bits, range_search="optimal"), args.repeats)
     flats = [v.reshape(-1) for v in ws.values()]
-    t_sort = _best(lambda: [torch.sort(f) for f in flats], args.repeats)
-    t_npsort = _best(lambda: [np.sort(f.numpy()) for f in flats], args.repeats)
+    t_sort = best_of(lambda: [torch.sort(f) for f in flats], args.repeats)
+    t_npsort = best_of(lambda: [np.sort(f.numpy()) for f in flats], args.repeats)
     print(f"pvq grid    (same results as the reference):      {t_grid:8.3f} s")
     print(
         f"pvq optimal (exact best scale):                    {t_opt:8.3f} s   optimal/grid time {t_opt / t_grid:5.2f}"
@@ -85,7 +77,7 @@ def main() -> None:
     if args.no_reference:
         return
     ref_rows: list[dict] = []
-    t_ref = _best(
+    t_ref = best_of(
         lambda: ref_rows.__setitem__(slice(None), published_sweep_reference(ws, bits)), args.ref_repeats
     )
 
