@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from pvq.layerwise._obs_kernels import drop_coordinate
+
 __all__ = ["obs_prune", "obs_greedy", "swap_search", "bnb_run"]
 
 FREE, PRUNED, KEPT = 0, 1, 2
@@ -29,14 +31,7 @@ def obs_prune(w, H, j):  # pragma: no cover - compiled
     for i in range(n):
         w[i] -= a * hj[i]
     w[j] = 0.0
-    for i in range(n):
-        f = hj[i] / hjj
-        if f != 0.0:
-            for l in range(n):
-                H[i, l] -= f * hj[l]
-    for i in range(n):
-        H[i, j] = 0.0
-        H[j, i] = 0.0
+    drop_coordinate(H, j, hj, hjj)
     return delta
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from pvq.layerwise._obs_kernels import drop_coordinate
+
 __all__ = ["one_opt", "se_run", "se_open_bound"]
 
 
@@ -284,12 +286,5 @@ def box_order_kernel(H, c, lo, hi):  # pragma: no cover - compiled
         dz = (zj - cc[j]) / hjj
         for i in range(n):
             cc[i] += hj[i] * dz
-        for i in range(n):
-            f = hj[i] / hjj
-            if f != 0.0:
-                for l in range(n):
-                    H[i, l] -= f * hj[l]
-        for i in range(n):
-            H[i, j] = 0.0
-            H[j, i] = 0.0
+        drop_coordinate(H, j, hj, hjj)
     return order, zb
