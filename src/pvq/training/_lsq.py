@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -31,13 +32,25 @@ __all__ = [
     "lsq_scale_parameters",
     "export_quantized",
     "compressible_layers",
+    "parametrized_modules",
 ]
+
+P = TypeVar("P", bound=nn.Module)
 
 
 def compressible_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The (name, module) pairs whose ``weight`` pvq compresses: every Conv1d/2d/3d and Linear."""
     kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
     return [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+
+
+def parametrized_modules(model: nn.Module, kind: type[P]) -> Iterator[tuple[str, nn.Module, P]]:
+    """(layer name, layer, parametrization) for every layer whose ``weight`` carries a ``kind`` parametrization."""
+    for name, mod in model.named_modules():
+        if parametrize.is_parametrized(mod, "weight"):
+            for p in mod.parametrizations["weight"]:
+                if isinstance(p, kind):
+                    yield name, mod, p
 
 
 class LsqWeight(nn.Module):
@@ -85,11 +98,7 @@ def add_lsq(model: nn.Module, bits: int, layers: list[str] | None = None) -> lis
 
 def lsq_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, LsqWeight]]:
     """(layer name, layer, its LsqWeight) for every LSQ-parametrized layer."""
-    for name, mod in model.named_modules():
-        if parametrize.is_parametrized(mod, "weight"):
-            for p in mod.parametrizations["weight"]:
-                if isinstance(p, LsqWeight):
-                    yield name, mod, p
+    return parametrized_modules(model, LsqWeight)
 
 
 def lsq_scale_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pvq.training._lsq import compressible_layers
+from pvq.training._lsq import compressible_layers, parametrized_modules
 
 __all__ = ["MaskWeight", "add_masks", "mask_modules", "set_sparsity", "model_sparsity", "magnitude_mask"]
 
@@ -46,11 +46,8 @@ def add_masks(model: nn.Module, layers: list[str] | None = None) -> list[str]:
 
 
 def mask_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, MaskWeight]]:
-    for name, mod in model.named_modules():
-        if parametrize.is_parametrized(mod, "weight"):
-            for p in mod.parametrizations["weight"]:
-                if isinstance(p, MaskWeight):
-                    yield name, mod, p
+    """(layer name, layer, its MaskWeight) for every masked layer."""
+    return parametrized_modules(model, MaskWeight)
 
 
 @torch.no_grad()
