@@ -131,3 +131,59 @@ def test_exact_quant_ill_conditioned_equals_brute_force(rng, bits):
         res = quant_exact(G, w0, scale, bits)
         assert res.status == "optimal"
         assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-7, abs=1e-12)
+
+
+def _decaying(rng, n, decay, m=None):
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    X = rng.standard_normal((m or 4 * n, n)) * np.exp(-decay * np.arange(n) / n) @ U.T
+    return X.T @ X
+
+
+@pytest.mark.parametrize("bits", range(1, 6))
+def test_exact_quant_with_oracle_everywhere_equals_brute_force(rng, bits, monkeypatch):
+    """The box-relaxed oracle consulted at every level from 2 up: it must drop only nodes that hold
+    nothing better and accept only in-box completions (brute force over the whole box)."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 2)
+    helped = 0
+    for _ in range(6):
+        n = int(rng.integers(3, SIZES[bits] + 1))
+        G = _decaying(rng, n, 4.0)
+        w0 = rng.laplace(size=n)
+        scale = float(np.abs(w0).max() / max(2 ** (bits - 1) - 1, 1) * rng.uniform(0.4, 1.2))
+        res = quant_exact(G, w0, scale, bits, relax=True)
+        plain = quant_exact(G, w0, scale, bits, relax=False)
+        assert res.status == plain.status == "optimal"
+        assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-9, abs=1e-12)
+        assert res.value == pytest.approx(plain.value, rel=1e-9, abs=1e-12)
+        assert plain.oracle == (0, 0, 0)
+        helped += res.oracle[0]
+    if bits >= 3:
+        assert helped > 0  # the oracle really ran and dropped nodes
+
+
+@pytest.mark.parametrize("bits", [3, 4, 6, 8])
+def test_oracle_keeps_the_optimum_at_n16(rng, bits, monkeypatch):
+    """n = 16, ill-conditioned: with and without the oracle (from level 4 up) the same optimum."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 4)
+    for _ in range(3):
+        G = _decaying(rng, 16, 5.0)
+        w0 = rng.laplace(size=16) * 0.05
+        scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * 0.6)
+        a = quant_exact(G, w0, scale, bits)
+        b = quant_exact(G, w0, scale, bits, relax=False)
+        assert a.status == b.status == "optimal"
+        assert a.value == pytest.approx(b.value, rel=1e-9, abs=1e-14)
+
+
+def test_oracle_time_limit_still_gives_a_valid_gap(rng):
+    n = 60
+    G = _decaying(rng, n, 6.0)
+    w0 = rng.laplace(size=n) * 0.05
+    scale = float(np.abs(w0).max() / 7 * 0.5)
+    res = quant_exact(G, w0, scale, 4, time_limit=0.3)
+    assert res.value <= quant_gptq(G, w0, scale, 4).value * (1 + 1e-12)
+    assert res.bound <= res.value * (1 + 1e-12) and 0.0 <= res.gap <= 1.0

@@ -9,9 +9,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from pvq.layerwise._lattice import lll_reduce
 from pvq.layerwise._obs_kernels import drop_coordinate
 
-__all__ = ["one_opt", "se_run", "se_open_bound"]
+POWER_ITERS = 8  # per level, warm-started from the level before
+
+__all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
 
 
 @njit(cache=True)
@@ -66,8 +69,18 @@ def _fix_lb(k, z, CH, V, Dk, P1, lo, hi, room):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _inside(CH, k, lo, hi):  # pragma: no cover - compiled
+    """Whether the continuous minimiser ``CH[k, :k]`` of the free levels lies within ``[lo, hi]``."""
+    for i in range(k):
+        x = CH[k, i]
+        if x < lo or x > hi:
+            return False
+    return True
+
+
+@njit(cache=True)
 def se_run(
-    R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, max_nodes, sig, stale, rs, CH, V, Dk, P1
+    R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, max_nodes, sig, stale, rs, CH, V, Dk, P1, orc
 ):  # pragma: no cover
     """Schnorr-Euchner depth-first enumeration of ``||R (z - c)||^2 < best_d[0]`` over the integer box.
 
@@ -84,9 +97,16 @@ def se_run(
     integer)^2``, and also at least ``max_i (CH[k, i] - nearest in-box integer)^2 / (Q_k^-1)_ii`` (see
     :func:`_fix_lb`). ``CH[n] = c``; ``V[k, :k] = -Q_k^-1 G[:k, k]`` moves it when ``z_k`` is fixed.
 
-    Resumable: ``ctl = [level, started, done, nodes]``; ``sig`` (n, n + 1) zeros and ``stale``/``rs``
-    (n,) int64 set to ``n - 1`` before the first call. At most ``max_nodes`` candidates are scored per
-    call; at return ``z[ctl[0]]`` is a candidate not yet scored.
+    Oracle requests: with ``orc = [on, kmin, kmax]`` and ``on``, a node at a level ``kmin <= k <= kmax``
+    that passes the bound and whose continuous minimiser ``CH[k, :k]`` lies within half a step of the
+    box returns to the caller with ``ctl[4] = 1`` (``dist[k]`` its partial distance), so that the
+    box-relaxed subproblem can be solved (:func:`se_drive`); the caller sets ``ctl[4] = 2`` and the
+    verdict ``ctl[5]`` (0: descend into the node, 1: drop it) before resuming.
+
+    Resumable: ``ctl = [level, started, done, nodes, request, verdict, oracle nodes]``; ``sig`` (n, n + 1)
+    zeros and ``stale``/``rs`` (n,) int64 set to ``n - 1`` before the first call. At most ``max_nodes``
+    candidates are scored per call; at return ``z[ctl[0]]`` is a candidate not yet scored (or, with a
+    request, the node waiting for its verdict).
     """
     n = R.shape[0]
     if ctl[1] == 0:
@@ -103,44 +123,58 @@ def se_run(
     k = ctl[0]
     bd = best_d[0]
     evals = 0
+    resume = ctl[4] == 2
+    ctl[4] = 0
     while evals < max_nodes:
-        evals += 1
-        t = R[k, k] * (z[k] - center[k])
-        d = dist[k + 1] + t * t
-        if d < bd:
-            if k > 0:
-                if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
-                    # descend to level k - 1: refresh its stale partial sums, centre, nearest in-box value
-                    dist[k] = d
-                    k -= 1
-                    s = stale[k]
-                    if rs[k + 1] > s:
-                        s = rs[k + 1]
-                    acc = sig[k, s + 1]
-                    for j in range(s, k, -1):
-                        acc += R[k, j] * (z[j] - c[j])
-                        sig[k, j] = acc
-                    rs[k] = s
-                    stale[k] = k
-                    ck = c[k] - sig[k, k + 1] / R[k, k]
-                    center[k] = ck
-                    z0 = min(max(np.floor(ck + 0.5), lo), hi)
-                    z[k] = z0
-                    up[k] = z0 + 1.0
-                    dn[k] = z0 - 1.0
-                    if k > 0 and stale[k - 1] < k:
-                        stale[k - 1] = k
-                    continue
-                # bound cut: try the next value at this level (farther values may have smaller bounds)
-            else:
-                # a better point (level 0): shrink the radius; the other values here are farther
-                bd = d
-                best_d[0] = d
-                best_z[:] = z
-                k = 1
+        descend = False
+        if resume:  # the caller's verdict on the node at level k
+            resume = False
+            d = dist[k]
+            descend = ctl[5] == 0
         else:
-            # values come in increasing distance: this level is done
-            k += 1
+            evals += 1
+            t = R[k, k] * (z[k] - center[k])
+            d = dist[k + 1] + t * t
+            if d < bd:
+                if k > 0:
+                    if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
+                        if orc[0] != 0 and orc[1] <= k <= orc[2] and _inside(CH, k, lo - 0.5, hi + 0.5):
+                            dist[k] = d
+                            ctl[4] = 1
+                            break
+                        descend = True
+                    # else a bound cut: try the next value at this level (farther values may have smaller bounds)
+                else:
+                    # a better point (level 0): shrink the radius; the other values here are farther
+                    bd = d
+                    best_d[0] = d
+                    best_z[:] = z
+                    k = 1
+            else:
+                # values come in increasing distance: this level is done
+                k += 1
+        if descend:
+            # descend to level k - 1: refresh its stale partial sums, centre, nearest in-box value
+            dist[k] = d
+            k -= 1
+            s = stale[k]
+            if rs[k + 1] > s:
+                s = rs[k + 1]
+            acc = sig[k, s + 1]
+            for j in range(s, k, -1):
+                acc += R[k, j] * (z[j] - c[j])
+                sig[k, j] = acc
+            rs[k] = s
+            stale[k] = k
+            ck = c[k] - sig[k, k + 1] / R[k, k]
+            center[k] = ck
+            z0 = min(max(np.floor(ck + 0.5), lo), hi)
+            z[k] = z0
+            up[k] = z0 + 1.0
+            dn[k] = z0 - 1.0
+            if k > 0 and stale[k - 1] < k:
+                stale[k - 1] = k
+            continue
         # next candidate at level k, climbing while levels are exhausted
         while k < n:
             cu = up[k]
@@ -167,6 +201,137 @@ def se_run(
     ctl[3] += evals
 
 
+@njit(cache=True)
+def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compiled
+    """The box-relaxed subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over all
+    of ``Z^k`` (``Q_k = R[:k, :k]^T R[:k, :k]``), searched below ``room`` in an LLL-reduced basis of the
+    sublattice (reduced once per level, on first use, into ``lat``).
+
+    Returns ``(status, value, nodes)``: status 0, nothing below ``room``; 1, the minimiser is in ``y``
+    (k,) (search coordinates) with its value; 2, the node budget ran out first.
+    """
+    RR, TT, TI, OV, ODk, OP1, ready = lat
+    kk = k * k
+    if not ready[k]:
+        Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99)
+        _, Vr, Dr, Pr = level_tables(Rr, np.zeros(k), True)
+        RR[k, :kk] = Rr.ravel()
+        TT[k, :kk] = T.ravel()
+        TI[k, :kk] = Ti.ravel()
+        OV[k, :kk] = Vr.ravel()
+        ODk[k, : kk + k] = Dr.ravel()
+        OP1[k, : kk + k] = Pr.ravel()
+        ready[k] = True
+    Rr = RR[k, :kk].reshape((k, k))
+    T = TT[k, :kk].reshape((k, k))
+    Ti = TI[k, :kk].reshape((k, k))
+    cc = Ti @ ch  # the target in reduced coordinates
+    CH = np.zeros((k + 1, k))
+    CH[k, :] = cc
+    best_y = np.zeros(k)
+    best_d = np.array([room])
+    ctl = np.zeros(7, dtype=np.int64)
+    stale = np.full(k, k - 1, dtype=np.int64)
+    rs = np.full(k, k - 1, dtype=np.int64)
+    off = np.zeros(3, dtype=np.int64)
+    se_run(
+        Rr, cc, -np.inf, np.inf, best_y, best_d, np.zeros(k), np.zeros(k), np.zeros(k + 1), np.zeros(k),
+        np.zeros(k), ctl, budget, np.zeros((k, k + 1)), stale, rs, CH, OV[k, :kk].reshape((k, k)),
+        ODk[k, : kk + k].reshape((k + 1, k)), OP1[k, : kk + k].reshape((k + 1, k)), off,
+    )  # fmt: skip
+    if ctl[2] == 0:
+        return 2, room, ctl[3]
+    if best_d[0] >= room:
+        return 0, room, ctl[3]
+    y[:k] = T @ best_y
+    return 1, best_d[0], ctl[3]
+
+
+@njit(cache=True)
+def se_drive(
+    R,
+    c,
+    lo,
+    hi,
+    best_z,
+    best_d,
+    z,
+    center,
+    dist,
+    up,
+    dn,
+    ctl,
+    max_nodes,
+    sig,
+    stale,
+    rs,
+    CH,
+    V,
+    Dk,
+    P1,
+    orc,
+    lat,
+):  # pragma: no cover
+    """:func:`se_run` with a box-relaxed oracle: at each node it requests (see there), the undecided
+    levels are solved without their box by :func:`_free_optimum`. Nothing below the radius there: the
+    node is dropped. A minimiser inside the box: it is the node's best completion, so it updates the
+    incumbent and the node is dropped. Otherwise (outside the box, or over the oracle's node budget) the
+    search descends as usual. The oracle is switched off (``orc[0] = 0``) once it has failed more than
+    twice as often as it helped, plus four.
+
+    ``orc = [on, kmin, kmax, oracle budget, helped, failed, arm]``: with ``arm > 0`` the oracle is off
+    until the search has scored ``arm`` candidates (easy rows finish before, without its set-up cost),
+    then on. ``lat``: the per-level reduction tables (see ``quant_sphere.lattice_tables``). At most about
+    ``max_nodes`` candidates (search and oracle together) per call; ``ctl[6]`` counts the oracle's.
+    """
+    n = R.shape[0]
+    y = np.zeros(n)
+    spent = 0
+    while spent < max_nodes:
+        before = ctl[3]
+        batch = max_nodes - spent
+        if orc[6] > 0:  # not armed yet: stop at the arming point
+            batch = max(1, min(batch, orc[6] - ctl[3]))
+        se_run(
+            R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, batch, sig, stale, rs, CH,
+            V, Dk, P1, orc,
+        )  # fmt: skip
+        spent += ctl[3] - before
+        if orc[6] > 0 and ctl[3] >= orc[6]:
+            orc[6] = 0
+            orc[0] = 1
+        if ctl[4] != 1:
+            if ctl[2] or spent >= max_nodes:
+                break
+            continue
+        k = ctl[0]
+        room = best_d[0] - dist[k]
+        status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y)
+        spent += nodes
+        ctl[6] += nodes
+        drop = status == 0
+        if status == 1:
+            inbox = True
+            for i in range(k):
+                if y[i] < lo or y[i] > hi:
+                    inbox = False
+                    break
+            if inbox:
+                drop = True
+                if dist[k] + value < best_d[0]:
+                    best_d[0] = dist[k] + value
+                    best_z[:k] = y[:k]
+                    best_z[k:] = z[k:]
+        if drop:
+            orc[4] += 1
+        else:
+            orc[5] += 1
+            if orc[5] > 2 * orc[4] + 4:
+                orc[0] = 0
+        ctl[4] = 2
+        ctl[5] = 1 if drop else 0
+
+
 def se_open_bound(R, z, center, dist, up, dn, lo, hi, ctl, best: float) -> float:
     """Lower bound of a stopped enumeration: the least partial distance of the pending candidate at the
     current level and of the next candidate at every level above (all unexplored subtrees lie below)."""
@@ -186,27 +351,53 @@ def se_open_bound(R, z, center, dist, up, dn, lo, hi, ctl, best: float) -> float
 
 
 @njit(cache=True)
-def _lambda_max_upper(M):  # pragma: no cover - compiled
-    """A certified upper bound on ``lambda_max(M)`` (M symmetric PSD): a power-iteration estimate, raised
-    until ``lam I - M`` has a Cholesky factor (which proves ``lam >= lambda_max``)."""
+def _is_pd(A, W):  # pragma: no cover - compiled
+    """Whether the symmetric ``A`` (k, k) is positive definite: an in-place Cholesky in the work array
+    ``W`` (at least (k, k)), stopped at the first non-positive pivot."""
+    k = A.shape[0]
+    for j in range(k):
+        s = A[j, j]
+        for l in range(j):
+            s -= W[j, l] * W[j, l]
+        if s <= 0.0:
+            return False
+        d = np.sqrt(s)
+        W[j, j] = d
+        for i in range(j + 1, k):
+            t = A[i, j]
+            for l in range(j):
+                t -= W[i, l] * W[j, l]
+            W[i, j] = t / d
+    return True
+
+
+@njit(cache=True)
+def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
+    """A certified upper bound on ``lambda_max(M)`` (M (k, k) symmetric PSD): ``iters`` power iterations
+    from ``v`` (k,) (a warm start; left holding the last iterate), raised until ``lam I - M`` has a
+    Cholesky factor (which proves ``lam >= lambda_max``). ``W``: work array, at least (k, k)."""
     k = M.shape[0]
-    v = np.ones(k) / np.sqrt(k)
+    nv = np.sqrt(v @ v)
+    if nv == 0.0:
+        v[:] = 1.0 / np.sqrt(k)
+    else:
+        v /= nv
     est = 0.0
-    for _ in range(30):
+    for _ in range(iters):
         u = M @ v
         nu = np.sqrt(u @ u)
         if nu == 0.0:
             return 0.0
         est = nu
-        v = u / nu
+        v[:] = u / nu
     lam = est * 1.02 + 1e-12
-    eye = np.eye(k)
+    A = -M
     for _ in range(60):
-        try:
-            np.linalg.cholesky(lam * eye - M)
+        for i in range(k):
+            A[i, i] = lam - M[i, i]
+        if _is_pd(A, W):
             return lam
-        except Exception:  # not yet an upper bound
-            lam *= 1.1
+        lam *= 1.1
     return np.inf
 
 
@@ -215,9 +406,10 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     """``(CH, V, Dk, P1)`` for :func:`se_run` from the upper Cholesky factor ``R`` (n, n).
 
     ``V[k, :k] = -R[:k, :k]^-1 R[:k, k] = R^-1[:k, k] R[k, k]`` (one triangular inverse serves all
-    levels); ``Dk[k, :k] = t_k / diag(Q_k^-1)`` with ``Q_k^-1 = R^-1[:k, :k] R^-1[:k, :k]^T`` and
-    ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that ``Q_k >= diag(Dk[k])``;
-    ``P1[k, :k] = 1 / diag(Q_k^-1)`` (single-coordinate bounds). Both shrunk by ``1e-9`` for rounding.
+    levels); ``Dk[k, :k] = t_k / diag(Q_k^-1)`` with ``Q_k^-1 = R^-1[:k, :k] R^-1[:k, :k]^T`` (built one
+    rank-one term per level) and ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that
+    ``Q_k >= diag(Dk[k])``; ``P1[k, :k] = 1 / diag(Q_k^-1)`` (single-coordinate bounds). Both shrunk by
+    ``1e-9`` for rounding.
     """
     n = R.shape[0]
     Ri = np.zeros((n, n))
@@ -233,20 +425,29 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     CH = np.zeros((n + 1, n))
     P1 = np.zeros((n + 1, n))
     CH[n, :] = c
+    Qi = np.zeros((n, n))  # Q_k^-1 in Qi[:k, :k]
+    vec = np.zeros(n)  # power-iteration warm start, carried from level to level
+    W = np.empty((n, n))
     for k in range(1, n):
         for i in range(k):
             V[k, i] = Ri[i, k] * R[k, k]
         if use_bound:
-            A = np.ascontiguousarray(Ri[:k, :k])
-            Qi = A @ A.T
+            for a in range(k):
+                ra = Ri[a, k - 1]
+                for b in range(k):
+                    Qi[a, b] += ra * Ri[b, k - 1]
             h = np.empty(k)
             for i in range(k):
                 h[i] = Qi[i, i]
-            s = 1.0 / np.sqrt(h)
-            M = Qi * np.outer(s, s)
-            for i in range(k):
                 P1[k, i] = (1.0 - 1e-9) / h[i]
-            lam = _lambda_max_upper(M)
+            s = 1.0 / np.sqrt(h)
+            M = np.empty((k, k))
+            for a in range(k):
+                for b in range(k):
+                    M[a, b] = Qi[a, b] * s[a] * s[b]
+            vec[k - 1] = 1.0 / np.sqrt(k)
+            v = vec[:k]
+            lam = _lambda_max_upper(M, v, POWER_ITERS, W)
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]

@@ -19,12 +19,15 @@ import numpy as np
 
 from pvq.layerwise._linalg import safe_cholesky, safe_inverse
 from pvq.layerwise._quant_heuristics import polish, quant_rtn
-from pvq.layerwise._quant_kernels import box_order_kernel, level_tables, se_open_bound, se_run
+from pvq.layerwise._quant_kernels import box_order_kernel, level_tables, se_drive, se_open_bound
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
-__all__ = ["quant_exact", "vblast_order", "box_order", "ORDERS"]
+__all__ = ["quant_exact", "vblast_order", "box_order", "lattice_tables", "ORDERS"]
 
 ORDERS = ("box", "vblast", "natural")
+ORACLE_KMIN = 8  # smaller subproblems: the plain search is cheaper than reducing them
+ORACLE_KMAX = 64  # larger: reduction and enumeration without a box rarely pay
+ORACLE_ARM = 0  # > 0: the oracle joins only after this many search nodes (measured: worse, it then starts deep in the tree)
 
 
 def vblast_order(G: np.ndarray) -> np.ndarray:
@@ -68,6 +71,16 @@ def level_bounds(
     return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
 
 
+def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
+    """Empty per-level storage for the box-relaxed oracle of :func:`se_drive` (levels ``k <= kmax``):
+    the LLL-reduced factor, its unimodular transform and inverse, and its level tables, flattened, plus a
+    ``ready`` flag per level."""
+    K = max(1, min(n, kmax))
+    flat = lambda w: np.zeros((K + 1, w))  # noqa: E731
+    return (flat(K * K), flat(K * K), flat(K * K), flat(K * K), flat((K + 1) * K), flat((K + 1) * K),
+            np.zeros(K + 1, dtype=np.bool_))  # fmt: skip
+
+
 def quant_exact(
     G: np.ndarray,
     w0: np.ndarray,
@@ -78,10 +91,15 @@ def quant_exact(
     batch_nodes: int = 200000,
     order: str = "box",
     bound: bool = True,
+    relax: bool | None = None,
 ) -> SolveResult:
     """Optimal integers for one row. ``G`` (n, n), ``w0`` (n,), ``scale`` > 0, ``bits`` >= 1.
 
-    ``warm_start``: optional (n,) dequantized candidate. Returns weights ``scale * z``.
+    ``warm_start``: optional (n,) dequantized candidate. ``relax``: consult the box-relaxed oracle
+    (:func:`se_drive`) on the undecided levels of nodes whose continuous optimum is inside the box;
+    ``None``: from 3 bits up (at 1-2 bits the box binds nearly everywhere, and the plain search is faster).
+    ``nodes`` in the result counts the search's and the oracle's candidates together.
+    Returns weights ``scale * z``.
     """
     t0 = time.perf_counter()
     G = np.ascontiguousarray(G, dtype=np.float64)
@@ -119,16 +137,27 @@ def quant_exact(
     dd = np.zeros(n + 1)
     up = np.zeros(n)
     dn = np.zeros(n)
-    ctl = np.zeros(4, dtype=np.int64)
+    ctl = np.zeros(7, dtype=np.int64)
     sig = np.zeros((n, n + 1))
     stale = np.full(n, n - 1, dtype=np.int64)
     rs = np.full(n, n - 1, dtype=np.int64)
     tables = level_bounds(R, cp, bound)  # CH, V, Dk, P1
+    kmax = min(n - 1, ORACLE_KMAX)
+    if relax is None:
+        relax = bits >= 3
+    use = relax and kmax >= ORACLE_KMIN
+    # [on, kmin, kmax, oracle node budget per call, helped, failed, arm after this many nodes (0: never)]
+    orc = np.array(
+        [int(use and not ORACLE_ARM), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0, ORACLE_ARM if use else 0],
+        dtype=np.int64,
+    )
+    lat = lattice_tables(n, kmax if use else 1)
     status = "optimal"
     while True:
-        se_run(
-            R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs, *tables
-        )
+        se_drive(
+            R, cp, lo, hi, best_z, best_d, z, center, dd, up, dn, ctl, batch_nodes, sig, stale, rs, *tables, orc,
+            lat,
+        )  # fmt: skip
         if ctl[2]:
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -144,4 +173,8 @@ def quant_exact(
         lb = se_open_bound(R, z, center, dd, up, dn, lo, hi, ctl, float(best_d[0])) * scale**2
         bound = min(lb, value)
         gap = relative_gap(value, bound)
-    return SolveResult(value, bound, gap, time.perf_counter() - t0, status, w, nodes=int(ctl[3]), notes=notes)
+    nodes = int(ctl[3] + ctl[6])
+    oracle = (int(orc[4]), int(orc[5]), int(ctl[6]))
+    return SolveResult(
+        value, bound, gap, time.perf_counter() - t0, status, w, nodes=nodes, notes=notes, oracle=oracle
+    )

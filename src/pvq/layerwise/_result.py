@@ -22,7 +22,10 @@ class SolveResult:
     there is no bound). ``seconds``: wall time. ``status``: ``optimal`` (certified; for a bound solver:
     its relaxation solved), ``time_limit`` (stopped early; ``bound``/``gap`` still valid) or
     ``heuristic``. ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
-    for a pure bound). ``notes``: anything the caller must know (e.g. a ridge added to ``G``).
+    for a pure bound). ``nodes``: search nodes (candidates scored), for the branch-and-bound solvers.
+    ``oracle``: for exact quantization, the box-relaxed oracle's (calls that dropped a node, calls that
+    did not, nodes it scored; those are part of ``nodes``). ``notes``: anything the caller must know
+    (e.g. a ridge added to ``G``).
     """
 
     value: float
@@ -33,6 +36,7 @@ class SolveResult:
     solution: np.ndarray | None = field(default=None, compare=False, repr=False)
     nodes: int = 0
     notes: tuple[str, ...] = ()
+    oracle: tuple[int, int, int] = (0, 0, 0)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
