@@ -49,7 +49,9 @@ def test_cka_of_itself_is_one_and_invariant_to_orthogonal_transforms() -> None:
     Z = torch.randn(10, 40, generator=g, dtype=torch.float64)
     W = torch.randn(10, 30, generator=g, dtype=torch.float64)
     Zc, Wc = Z - Z.mean(0), W - W.mean(0)
-    direct = float(torch.linalg.norm(Wc.T @ Zc) ** 2 / (torch.linalg.norm(Zc.T @ Zc) * torch.linalg.norm(Wc.T @ Wc)))
+    direct = float(
+        torch.linalg.norm(Wc.T @ Zc) ** 2 / (torch.linalg.norm(Zc.T @ Zc) * torch.linalg.norm(Wc.T @ Wc))
+    )
     assert linear_cka(Z, W) == pytest.approx(direct, rel=1e-10)
     assert 0.0 <= linear_cka(X, Y) < 1.0
 

@@ -16,7 +16,9 @@ from pvq.cli import main
 from pvq.data import DEFAULT_FASHION_MNIST_ROOT
 from pvq.models._small_resnet import SmallResNet
 
-needs_fmnist = pytest.mark.skipif(not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed")
+needs_fmnist = pytest.mark.skipif(
+    not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed"
+)
 
 
 def run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,9 +39,31 @@ def test_finetune_cli_quant_from_state_dict(tmp_path: Path) -> None:
     src = tmp_path / "net.pt"
     torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
     out = tmp_path / "out"
-    res = run_pvq("finetune", str(src), "--method", "both", "--bits", "3", "--sparsity", "0.5", "--epochs", "1",
-                  "--train-size", "128", "--val-size", "64", "--test-size", "64", "--batch-size", "64",
-                  "--threads", "1", "--out", str(out), "--json")
+    res = run_pvq(
+        "finetune",
+        str(src),
+        "--method",
+        "both",
+        "--bits",
+        "3",
+        "--sparsity",
+        "0.5",
+        "--epochs",
+        "1",
+        "--train-size",
+        "128",
+        "--val-size",
+        "64",
+        "--test-size",
+        "64",
+        "--batch-size",
+        "64",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert [r["method"] for r in rows] == ["none", "both"]
@@ -74,7 +98,9 @@ def test_finetune_cli_corrupt_checkpoint_exits_2(tmp_path: Path) -> None:
 
 
 @needs_fmnist
-def test_smoke_presets_run_end_to_end_in_under_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_smoke_presets_run_end_to_end_in_under_a_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pvq import experiments
 
     n = torch.get_num_threads()
@@ -87,13 +113,21 @@ def test_smoke_presets_run_end_to_end_in_under_a_minute(tmp_path: Path, monkeypa
     finally:
         torch.set_num_threads(n)
     rows = result.rows()
-    assert {(r["method"], r["bits"]) for r in rows} == {("none", 32), ("quant", 4), ("quant", 2), ("prune", 4), ("prune", 2)}
+    assert {(r["method"], r["bits"]) for r in rows} == {
+        ("none", 32),
+        ("quant", 4),
+        ("quant", 2),
+        ("prune", 4),
+        ("prune", 2),
+    }
     for r in rows:
         if r["method"] == "prune":
             assert r["sparsity"] == pytest.approx(1 - r["bits"] / 16, abs=1e-3)
         assert r["split"] == "test" and 0 <= r["value"] <= 100
     # the learning rate was chosen on validation accuracy: the chosen one has the best val accuracy
-    runs = [json.loads(line) for line in (tmp_path / "out" / "table1" / "runs.jsonl").read_text().splitlines()]
+    runs = [
+        json.loads(line) for line in (tmp_path / "out" / "table1" / "runs.jsonl").read_text().splitlines()
+    ]
     for r in rows[1:]:
         same = [x for x in runs if x["method"] == r["method"] and x["bits"] == r["bits"]]
         assert len(same) == 2 and r["val_accuracy"] == max(x["val_accuracy"] for x in same)

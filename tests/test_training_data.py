@@ -23,8 +23,10 @@ def test_train_val_split_is_disjoint_and_seeded() -> None:
 
 def test_ddp_shards_are_equal_and_disjoint() -> None:
     ds = _ds(103)
-    shards = [[int(y) for _, yb in iterate_batches(ds, 8, shuffle=True, seed=1, rank=r, world=3) for y in yb]
-              for r in range(3)]
+    shards = [
+        [int(y) for _, yb in iterate_batches(ds, 8, shuffle=True, seed=1, rank=r, world=3) for y in yb]
+        for r in range(3)
+    ]
     assert len({len(s) for s in shards}) == 1  # same number of examples -> same number of steps
     flat = [y for s in shards for y in s]
     assert len(flat) == len(set(flat)) == 102

@@ -99,11 +99,21 @@ def test_finetune_reaches_final_sparsity_at_scheduled_epoch_and_keeps_it() -> No
 
 def test_oneshot_and_iterative_schedules_in_the_loop() -> None:
     ds = _toy_data()
-    one = finetune(_toy_model(), ds, FinetuneConfig(method="prune", bits=8, epochs=2, lr=0.05, batch_size=64,
-                                                    schedule="oneshot", bn_batches=0))
+    one = finetune(
+        _toy_model(),
+        ds,
+        FinetuneConfig(
+            method="prune", bits=8, epochs=2, lr=0.05, batch_size=64, schedule="oneshot", bn_batches=0
+        ),
+    )
     assert [r["target_sparsity"] for r in one.history] == [0.5, 0.5]
-    it = finetune(_toy_model(), ds, FinetuneConfig(method="prune", bits=4, epochs=4, lr=0.05, batch_size=64,
-                                                   schedule="iterative", bn_batches=0))
+    it = finetune(
+        _toy_model(),
+        ds,
+        FinetuneConfig(
+            method="prune", bits=4, epochs=4, lr=0.05, batch_size=64, schedule="iterative", bn_batches=0
+        ),
+    )
     # 3 cycles of 4 steps over the first 75 % of 16 steps: 0.25 (epoch 1), 0.5 (epoch 2), 0.75 (3, 4);
     # history rows report the masks at the end of each epoch, i.e. after the next cycle's pruning step
     assert [r["target_sparsity"] for r in it.history] == pytest.approx([0.5, 0.75, 0.75, 0.75])

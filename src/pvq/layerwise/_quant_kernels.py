@@ -13,6 +13,10 @@ from pvq.layerwise._lattice import lll_reduce
 from pvq.layerwise._obs_kernels import drop_coordinate
 
 POWER_ITERS = 8  # per level, warm-started from the level before
+ORACLE_DEPTH = 64  # deep insertions into the oracle's LLL basis, at any of the first 64 positions (all)
+ORACLE_BOUND = (
+    2  # level bounds inside the oracle's reduced basis: both kinds (see level_tables; measured best)
+)
 
 __all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
 
@@ -213,8 +217,8 @@ def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compile
     RR, TT, TI, OV, ODk, OP1, ready = lat
     kk = k * k
     if not ready[k]:
-        Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99)
-        _, Vr, Dr, Pr = level_tables(Rr, np.zeros(k), True)
+        Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99, ORACLE_DEPTH)
+        _, Vr, Dr, Pr = level_tables(Rr, np.zeros(k), ORACLE_BOUND)
         RR[k, :kk] = Rr.ravel()
         TT[k, :kk] = T.ravel()
         TI[k, :kk] = Ti.ravel()
@@ -397,7 +401,12 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
             A[i, i] = lam - M[i, i]
         if _is_pd(A, W):
             return lam
-        lam *= 1.1
+        for _ in range(4):  # not yet an upper bound: a better estimate before the next try
+            u = M @ v
+            nu = np.sqrt(u @ u)
+            est = max(est, nu)
+            v[:] = u / nu
+        lam = max(lam * 1.1, est * 1.02 + 1e-12)
     return np.inf
 
 
@@ -409,7 +418,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     levels); ``Dk[k, :k] = t_k / diag(Q_k^-1)`` with ``Q_k^-1 = R^-1[:k, :k] R^-1[:k, :k]^T`` (built one
     rank-one term per level) and ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that
     ``Q_k >= diag(Dk[k])``; ``P1[k, :k] = 1 / diag(Q_k^-1)`` (single-coordinate bounds). Both shrunk by
-    ``1e-9`` for rounding.
+    ``1e-9`` for rounding. ``use_bound``: 0, neither (zeros); 1, ``P1`` only; 2, both.
     """
     n = R.shape[0]
     Ri = np.zeros((n, n))
@@ -431,7 +440,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     for k in range(1, n):
         for i in range(k):
             V[k, i] = Ri[i, k] * R[k, k]
-        if use_bound:
+        if use_bound > 0:
             for a in range(k):
                 ra = Ri[a, k - 1]
                 for b in range(k):
@@ -447,7 +456,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
                     M[a, b] = Qi[a, b] * s[a] * s[b]
             vec[k - 1] = 1.0 / np.sqrt(k)
             v = vec[:k]
-            lam = _lambda_max_upper(M, v, POWER_ITERS, W)
+            lam = _lambda_max_upper(M, v, POWER_ITERS, W) if use_bound > 1 else 0.0
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]

@@ -68,7 +68,7 @@ def level_bounds(
     """Tables for the search's lower bound on the undecided levels (see ``se_run`` and ``level_tables``):
     ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n), ``P1`` (n + 1, n). ``bound=False`` zeroes ``Dk`` and
     ``P1`` (plain sphere decoding)."""
-    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
+    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), 2 if bound else 0)
 
 
 def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
@@ -76,7 +76,7 @@ def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
     the LLL-reduced factor, its unimodular transform and inverse, and its level tables, flattened, plus a
     ``ready`` flag per level."""
     K = max(1, min(n, kmax))
-    flat = lambda w: np.zeros((K + 1, w))  # noqa: E731
+    flat = lambda w: np.empty((K + 1, w))  # noqa: E731  (a level is filled before its first use)
     return (flat(K * K), flat(K * K), flat(K * K), flat(K * K), flat((K + 1) * K), flat((K + 1) * K),
             np.zeros(K + 1, dtype=np.bool_))  # fmt: skip
 
