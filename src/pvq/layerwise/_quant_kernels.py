@@ -14,9 +14,6 @@ from pvq.layerwise._obs_kernels import drop_coordinate
 
 POWER_ITERS = 8  # per level, warm-started from the level before
 ORACLE_DEPTH = 64  # deep insertions into the oracle's LLL basis, at any of the first 64 positions (all)
-ORACLE_BOUND = (
-    2  # level bounds inside the oracle's reduced basis: both kinds (see level_tables; measured best)
-)
 
 __all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
 
@@ -206,49 +203,95 @@ def se_run(
 
 
 @njit(cache=True)
+def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
+    """Schnorr-Euchner enumeration of ``min ||R (y - c)||^2`` over all of ``Z^k`` (no box), below
+    ``radius``: ``R`` (k, k) upper triangular, level ``k - 1`` first, each level's values zig-zagging
+    out from its conditional centre, the radius shrinking with every better point (written to ``best``).
+    Partial sums are refreshed only where stale, as in :func:`se_run`. No level bounds: in a reduced
+    basis the plain enumeration is the faster one (measured).
+
+    Returns ``(value, nodes, done)``: the least value found (``radius`` if none), the candidates scored,
+    and whether the enumeration finished within ``max_nodes``.
+    """
+    k = R.shape[0]
+    y = np.empty(k)
+    center = np.empty(k)
+    inc = np.empty(k)
+    dist = np.zeros(k + 1)
+    sig = np.zeros((k, k + 1))  # sig[i, j] = sum_{l >= j} R[i, l] (y_l - c_l)
+    stale = np.full(k, k - 1, dtype=np.int64)
+    rs = np.full(k, k - 1, dtype=np.int64)
+    j = k - 1
+    center[j] = c[j]
+    y[j] = np.floor(c[j] + 0.5)
+    inc[j] = 1.0 if c[j] >= y[j] else -1.0
+    bd = radius
+    nodes = 0
+    while nodes < max_nodes:
+        nodes += 1
+        t = R[j, j] * (y[j] - center[j])
+        d = dist[j + 1] + t * t
+        if d < bd:
+            if j > 0:
+                dist[j] = d
+                j -= 1
+                s = stale[j]
+                if rs[j + 1] > s:
+                    s = rs[j + 1]
+                acc = sig[j, s + 1]
+                for l in range(s, j, -1):
+                    acc += R[j, l] * (y[l] - c[l])
+                    sig[j, l] = acc
+                rs[j] = s
+                stale[j] = j
+                cj = c[j] - sig[j, j + 1] / R[j, j]
+                center[j] = cj
+                y[j] = np.floor(cj + 0.5)
+                inc[j] = 1.0 if cj >= y[j] else -1.0
+                if j > 0 and stale[j - 1] < j:
+                    stale[j - 1] = j
+                continue
+            bd = d  # a better point; the other values at level 0 are farther
+            best[:] = y
+            j = 1
+        else:
+            j += 1  # values come in increasing distance: this level is done
+        if j >= k:
+            return bd, nodes, True
+        y[j] += inc[j]  # the next value of level j: +1, -2, +3, ... around its centre
+        inc[j] = -inc[j] - (1.0 if inc[j] > 0 else -1.0)
+        if stale[j - 1] < j:
+            stale[j - 1] = j
+    return bd, nodes, False
+
+
+@njit(cache=True)
 def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compiled
     """The box-relaxed subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over all
-    of ``Z^k`` (``Q_k = R[:k, :k]^T R[:k, :k]``), searched below ``room`` in an LLL-reduced basis of the
-    sublattice (reduced once per level, on first use, into ``lat``).
+    of ``Z^k`` (``Q_k = R[:k, :k]^T R[:k, :k]``), enumerated below ``room`` (:func:`_free_enum`) in an
+    LLL-reduced basis of the sublattice (with deep insertions; reduced once per level, on first use,
+    into ``lat``).
 
     Returns ``(status, value, nodes)``: status 0, nothing below ``room``; 1, the minimiser is in ``y``
     (k,) (search coordinates) with its value; 2, the node budget ran out first.
     """
-    RR, TT, TI, OV, ODk, OP1, ready = lat
+    RR, TT, TI, ready = lat
     kk = k * k
     if not ready[k]:
         Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99, ORACLE_DEPTH)
-        _, Vr, Dr, Pr = level_tables(Rr, np.zeros(k), ORACLE_BOUND)
         RR[k, :kk] = Rr.ravel()
         TT[k, :kk] = T.ravel()
         TI[k, :kk] = Ti.ravel()
-        OV[k, :kk] = Vr.ravel()
-        ODk[k, : kk + k] = Dr.ravel()
-        OP1[k, : kk + k] = Pr.ravel()
         ready[k] = True
-    Rr = RR[k, :kk].reshape((k, k))
-    T = TT[k, :kk].reshape((k, k))
-    Ti = TI[k, :kk].reshape((k, k))
-    cc = Ti @ ch  # the target in reduced coordinates
-    CH = np.zeros((k + 1, k))
-    CH[k, :] = cc
+    cc = TI[k, :kk].reshape((k, k)) @ ch  # the target in reduced coordinates
     best_y = np.zeros(k)
-    best_d = np.array([room])
-    ctl = np.zeros(7, dtype=np.int64)
-    stale = np.full(k, k - 1, dtype=np.int64)
-    rs = np.full(k, k - 1, dtype=np.int64)
-    off = np.zeros(3, dtype=np.int64)
-    se_run(
-        Rr, cc, -np.inf, np.inf, best_y, best_d, np.zeros(k), np.zeros(k), np.zeros(k + 1), np.zeros(k),
-        np.zeros(k), ctl, budget, np.zeros((k, k + 1)), stale, rs, CH, OV[k, :kk].reshape((k, k)),
-        ODk[k, : kk + k].reshape((k + 1, k)), OP1[k, : kk + k].reshape((k + 1, k)), off,
-    )  # fmt: skip
-    if ctl[2] == 0:
-        return 2, room, ctl[3]
-    if best_d[0] >= room:
-        return 0, room, ctl[3]
-    y[:k] = T @ best_y
-    return 1, best_d[0], ctl[3]
+    value, nodes, done = _free_enum(RR[k, :kk].reshape((k, k)), cc, room, best_y, budget)
+    if not done:
+        return 2, room, nodes
+    if value >= room:
+        return 0, room, nodes
+    y[:k] = TT[k, :kk].reshape((k, k)) @ best_y
+    return 1, value, nodes
 
 
 @njit(cache=True)

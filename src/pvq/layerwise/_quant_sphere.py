@@ -72,12 +72,11 @@ def level_bounds(
 
 
 def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
-    """Empty per-level storage for the box-relaxed oracle of :func:`se_drive` (levels ``k <= kmax``):
-    the LLL-reduced factor, its unimodular transform and inverse, and its level tables, flattened, plus a
-    ``ready`` flag per level."""
+    """Per-level storage for the box-relaxed oracle of :func:`se_drive` (levels ``k <= kmax``): the
+    LLL-reduced factor, its unimodular transform and the inverse, flattened, plus a ``ready`` flag per
+    level (a level is filled on first use)."""
     K = max(1, min(n, kmax))
-    flat = lambda w: np.empty((K + 1, w))  # noqa: E731  (a level is filled before its first use)
-    return (flat(K * K), flat(K * K), flat(K * K), flat(K * K), flat((K + 1) * K), flat((K + 1) * K),
+    return (np.empty((K + 1, K * K)), np.empty((K + 1, K * K)), np.empty((K + 1, K * K)),
             np.zeros(K + 1, dtype=np.bool_))  # fmt: skip
 
 
