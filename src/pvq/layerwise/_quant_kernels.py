@@ -202,7 +202,7 @@ def se_run(
     ctl[3] += evals
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     """Schnorr-Euchner enumeration of ``min ||R (y - c)||^2`` over all of ``Z^k`` (no box), below
     ``radius``: ``R`` (k, k) upper triangular, level ``k - 1`` first, each level's values zig-zagging
@@ -214,6 +214,12 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     and whether the enumeration finished within ``max_nodes``.
     """
     k = R.shape[0]
+    rd = np.empty(k)  # R_jj and 1 / R_jj
+    ri = np.empty(k)
+    for i in range(k):
+        rd[i] = R[i, i]
+        ri[i] = 1.0 / R[i, i]
+    dy = np.empty(k)  # y - c on the decided levels
     y = np.empty(k)
     center = np.empty(k)
     inc = np.empty(k)
@@ -224,12 +230,13 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     j = k - 1
     center[j] = c[j]
     y[j] = np.floor(c[j] + 0.5)
+    dy[j] = y[j] - c[j]
     inc[j] = 1.0 if c[j] >= y[j] else -1.0
     bd = radius
     nodes = 0
     while nodes < max_nodes:
         nodes += 1
-        t = R[j, j] * (y[j] - center[j])
+        t = rd[j] * (y[j] - center[j])
         d = dist[j + 1] + t * t
         if d < bd:
             if j > 0:
@@ -240,13 +247,14 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
                     s = rs[j + 1]
                 acc = sig[j, s + 1]
                 for l in range(s, j, -1):
-                    acc += R[j, l] * (y[l] - c[l])
+                    acc += R[j, l] * dy[l]
                     sig[j, l] = acc
                 rs[j] = s
                 stale[j] = j
-                cj = c[j] - sig[j, j + 1] / R[j, j]
+                cj = c[j] - sig[j, j + 1] * ri[j]
                 center[j] = cj
                 y[j] = np.floor(cj + 0.5)
+                dy[j] = y[j] - c[j]
                 inc[j] = 1.0 if cj >= y[j] else -1.0
                 if j > 0 and stale[j - 1] < j:
                     stale[j - 1] = j
@@ -259,6 +267,7 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
         if j >= k:
             return bd, nodes, True
         y[j] += inc[j]  # the next value of level j: +1, -2, +3, ... around its centre
+        dy[j] = y[j] - c[j]
         inc[j] = -inc[j] - (1.0 if inc[j] > 0 else -1.0)
         if stale[j - 1] < j:
             stale[j - 1] = j
