@@ -70,6 +70,23 @@ def _fix_lb(k, z, CH, V, Dk, P1, lo, hi, room):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _refresh_sums(R, sig, stale, rs, y, c, k):  # pragma: no cover - compiled
+    """Entering level ``k`` (Ghasemmehdi & Agrell): recompute only the stale partial sums
+    ``sig[k, j] = sum_{l >= j} R[k, l] (y_l - c_l)``, ``j`` from ``max(stale[k], rs[k + 1])`` down to
+    ``k + 1``, and mark level ``k`` fresh. Returns the conditional centre of level ``k``."""
+    s = stale[k]
+    if rs[k + 1] > s:
+        s = rs[k + 1]
+    acc = sig[k, s + 1]
+    for j in range(s, k, -1):
+        acc += R[k, j] * (y[j] - c[j])
+        sig[k, j] = acc
+    rs[k] = s
+    stale[k] = k
+    return c[k] - sig[k, k + 1] / R[k, k]
+
+
+@njit(cache=True)
 def _inside(CH, k, lo, hi):  # pragma: no cover - compiled
     """Whether the continuous minimiser ``CH[k, :k]`` of the free levels lies within ``[lo, hi]``."""
     for i in range(k):
@@ -158,16 +175,7 @@ def se_run(
             # descend to level k - 1: refresh its stale partial sums, centre, nearest in-box value
             dist[k] = d
             k -= 1
-            s = stale[k]
-            if rs[k + 1] > s:
-                s = rs[k + 1]
-            acc = sig[k, s + 1]
-            for j in range(s, k, -1):
-                acc += R[k, j] * (z[j] - c[j])
-                sig[k, j] = acc
-            rs[k] = s
-            stale[k] = k
-            ck = c[k] - sig[k, k + 1] / R[k, k]
+            ck = _refresh_sums(R, sig, stale, rs, z, c, k)
             center[k] = ck
             z0 = min(max(np.floor(ck + 0.5), lo), hi)
             z[k] = z0
@@ -214,12 +222,9 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     and whether the enumeration finished within ``max_nodes``.
     """
     k = R.shape[0]
-    rd = np.empty(k)  # R_jj and 1 / R_jj
-    ri = np.empty(k)
+    rd = np.empty(k)  # R_jj, contiguous
     for i in range(k):
         rd[i] = R[i, i]
-        ri[i] = 1.0 / R[i, i]
-    dy = np.empty(k)  # y - c on the decided levels
     y = np.empty(k)
     center = np.empty(k)
     inc = np.empty(k)
@@ -230,7 +235,6 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     j = k - 1
     center[j] = c[j]
     y[j] = np.floor(c[j] + 0.5)
-    dy[j] = y[j] - c[j]
     inc[j] = 1.0 if c[j] >= y[j] else -1.0
     bd = radius
     nodes = 0
@@ -242,19 +246,9 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
             if j > 0:
                 dist[j] = d
                 j -= 1
-                s = stale[j]
-                if rs[j + 1] > s:
-                    s = rs[j + 1]
-                acc = sig[j, s + 1]
-                for l in range(s, j, -1):
-                    acc += R[j, l] * dy[l]
-                    sig[j, l] = acc
-                rs[j] = s
-                stale[j] = j
-                cj = c[j] - sig[j, j + 1] * ri[j]
+                cj = _refresh_sums(R, sig, stale, rs, y, c, j)
                 center[j] = cj
                 y[j] = np.floor(cj + 0.5)
-                dy[j] = y[j] - c[j]
                 inc[j] = 1.0 if cj >= y[j] else -1.0
                 if j > 0 and stale[j - 1] < j:
                     stale[j - 1] = j
@@ -267,7 +261,6 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
         if j >= k:
             return bd, nodes, True
         y[j] += inc[j]  # the next value of level j: +1, -2, +3, ... around its centre
-        dy[j] = y[j] - c[j]
         inc[j] = -inc[j] - (1.0 if inc[j] > 0 else -1.0)
         if stale[j - 1] < j:
             stale[j - 1] = j
@@ -335,31 +328,22 @@ def se_drive(
     search descends as usual. The oracle is switched off (``orc[0] = 0``) once it has failed more than
     twice as often as it helped, plus four.
 
-    ``orc = [on, kmin, kmax, oracle budget, helped, failed, arm]``: with ``arm > 0`` the oracle is off
-    until the search has scored ``arm`` candidates (easy rows finish before, without its set-up cost),
-    then on. ``lat``: the per-level reduction tables (see ``quant_sphere.lattice_tables``). At most about
-    ``max_nodes`` candidates (search and oracle together) per call; ``ctl[6]`` counts the oracle's.
+    ``orc = [on, kmin, kmax, oracle node budget per call, helped, failed]``; ``lat``: the per-level
+    reduction tables (see ``quant_sphere.lattice_tables``). At most about ``max_nodes`` candidates
+    (search and oracle together) per call; ``ctl[6]`` counts the oracle's.
     """
     n = R.shape[0]
     y = np.zeros(n)
     spent = 0
     while spent < max_nodes:
         before = ctl[3]
-        batch = max_nodes - spent
-        if orc[6] > 0:  # not armed yet: stop at the arming point
-            batch = max(1, min(batch, orc[6] - ctl[3]))
         se_run(
-            R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, batch, sig, stale, rs, CH,
+            R, c, lo, hi, best_z, best_d, z, center, dist, up, dn, ctl, max_nodes - spent, sig, stale, rs, CH,
             V, Dk, P1, orc,
         )  # fmt: skip
         spent += ctl[3] - before
-        if orc[6] > 0 and ctl[3] >= orc[6]:
-            orc[6] = 0
-            orc[0] = 1
-        if ctl[4] != 1:
-            if ctl[2] or spent >= max_nodes:
-                break
-            continue
+        if ctl[4] != 1:  # done, or out of nodes
+            break
         k = ctl[0]
         room = best_d[0] - dist[k]
         status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y)

@@ -36,7 +36,6 @@ __all__ = ["quant_exact", "vblast_order", "box_order", "lattice_tables", "ORDERS
 ORDERS = ("box", "vblast", "natural")
 ORACLE_KMIN = 8  # smaller subproblems: the plain search is cheaper than reducing them
 ORACLE_KMAX = 64  # larger: reduction and enumeration without a box rarely pay
-ORACLE_ARM = 0  # > 0: the oracle joins only after this many search nodes (measured: worse, it then starts deep in the tree)
 
 
 def vblast_order(G: np.ndarray) -> np.ndarray:
@@ -154,9 +153,9 @@ def quant_exact(
     if relax is None:
         relax = bits >= 3
     use = relax and kmax >= ORACLE_KMIN
-    # [on, kmin, kmax, oracle node budget per call, helped, failed, arm after this many nodes (0: never)]
+    # [on, kmin, kmax, oracle node budget per call, helped, failed]
     orc = np.array(
-        [int(use and not ORACLE_ARM), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0, ORACLE_ARM if use else 0],
+        [int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0],
         dtype=np.int64,
     )
     lat = lattice_tables(n, kmax if use else 1)
