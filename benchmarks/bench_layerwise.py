@@ -248,8 +248,14 @@ def main() -> None:
     ap.add_argument(
         "--full", action="store_true", help="more instances, ReLU-like SCIP instances, 3 rows per size"
     )
-    ap.add_argument("--skip-scip", action="store_true")
+    ap.add_argument("--skip-scip", action="store_true", help="leave out part 1 (SCIP)")
+    ap.add_argument(
+        "--parts",
+        default="1,2,3",
+        help="which parts to run, comma-separated (1: pruning vs SCIP, 2: quantization, 3: scaling)",
+    )
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",")}
     args.scip_cap = 300.0 if args.full else 20.0 if args.quick else 60.0
     args.scip_instances = 3 if args.full else 1
     args.quant_rows = 60 if args.full else 12 if args.quick else 20
@@ -258,10 +264,12 @@ def main() -> None:
     args.scale_rows = 3 if args.full else 1
     t0 = time.perf_counter()
     prune_exact(*instance(8, "gauss", 0), 2)  # compile the kernels outside the timings
-    part_quant(args)
-    if not args.skip_scip:
+    if "2" in parts:
+        part_quant(args)
+    if "1" in parts and not args.skip_scip:
         part_pruning(args)
-    part_scaling(args)
+    if "3" in parts:
+        part_scaling(args)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
