@@ -15,8 +15,8 @@ LLL-reduced basis (deep insertions) of their sublattice, which is far better con
 box-constrained search order. Dropping the box only lowers the optimum, so nothing below the radius
 there proves the node empty; a minimiser that lies inside the box is the node's best completion. Either
 way the node is closed. Only when the minimiser leaves the box does the search descend as usual.
-On ill-conditioned ``G`` this closes the tree near the root (n = 36, cond(G) ~ 2e3: a median of about
-5x fewer milliseconds than without it; n = 28, cond ~ 1e5, 4-8 bits: more than 100x fewer).
+On ill-conditioned ``G`` this closes the tree near the root (n = 36, cond(G) ~ 2e3: a median 4-9x
+faster than without it; n = 28, cond ~ 1e5, 4-8 bits: over 100x faster).
 Certificate: ``optimal``, or at the time limit the gap to the least open partial distance.
 """
 
@@ -154,10 +154,7 @@ def quant_exact(
         relax = bits >= 3
     use = relax and kmax >= ORACLE_KMIN
     # [on, kmin, kmax, oracle node budget per call, helped, failed]
-    orc = np.array(
-        [int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0],
-        dtype=np.int64,
-    )
+    orc = np.array([int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0], dtype=np.int64)
     lat = lattice_tables(n, kmax if use else 1)
     status = "optimal"
     while True:
