@@ -187,3 +187,27 @@ def test_oracle_time_limit_still_gives_a_valid_gap(rng):
     res = quant_exact(G, w0, scale, 4, time_limit=0.3)
     assert res.value <= quant_gptq(G, w0, scale, 4).value * (1 + 1e-12)
     assert res.bound <= res.value * (1 + 1e-12) and 0.0 <= res.gap <= 1.0
+
+
+@pytest.mark.parametrize("bad", ["nan_w0", "inf_G", "shape", "scale"])
+def test_exact_solvers_reject_bad_rows(bad):
+    from pvq.layerwise import prune_exact
+
+    G, w0, scale = np.eye(6), np.full(6, 0.3), 0.1
+    if bad == "nan_w0":
+        w0 = w0.copy()
+        w0[2] = np.nan
+    elif bad == "inf_G":
+        G = G.copy()
+        G[1, 1] = np.inf
+    elif bad == "shape":
+        G = np.eye(5)
+    else:
+        scale = 0.0
+    with pytest.raises(ValueError, match="finite|shape|scale"):
+        quant_exact(G, w0, scale, 4)
+    with pytest.raises(ValueError, match="finite|shape|scale"):
+        solve_row(G, w0, "quant", 4, scale=scale, solvers=["rtn", "exact"])
+    if bad != "scale":
+        with pytest.raises(ValueError, match="finite|shape"):
+            prune_exact(G, w0, 3)

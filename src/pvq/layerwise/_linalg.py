@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["safe_cholesky", "safe_inverse", "refit", "prune_count", "signal_power"]
+__all__ = ["safe_cholesky", "safe_inverse", "refit", "prune_count", "signal_power", "check_row"]
 
 
 def prune_count(n: int, bits: int) -> int:
@@ -14,6 +14,21 @@ def prune_count(n: int, bits: int) -> int:
     if not 1 <= int(bits) <= 16:
         raise ValueError(f"bits must be in 1..16, got {bits}")
     return (int(n) * int(bits)) // 16
+
+
+def check_row(G: np.ndarray, w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``G`` (n, n) and ``w0`` (n,) as float64, or a ``ValueError`` naming what is wrong (shape, NaN/Inf).
+
+    For the per-row solvers called directly; files and layers are checked more fully by ``check_problem``."""
+    G = np.asarray(G, dtype=np.float64)
+    w0 = np.asarray(w0, dtype=np.float64)
+    if w0.ndim != 1 or w0.shape[0] == 0:
+        raise ValueError(f"w0 must be a non-empty vector (n,), got shape {w0.shape}")
+    if G.shape != (w0.shape[0], w0.shape[0]):
+        raise ValueError(f"G must have shape ({w0.shape[0]}, {w0.shape[0]}) to match w0, got {G.shape}")
+    if not (np.isfinite(G).all() and np.isfinite(w0).all()):
+        raise ValueError("G and w0 must be finite (found NaN or Inf)")
+    return G, w0
 
 
 def signal_power(G: np.ndarray, w0: np.ndarray) -> float:

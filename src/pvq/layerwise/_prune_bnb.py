@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from pvq.layerwise._linalg import refit, safe_inverse
+from pvq.layerwise._linalg import check_row, refit, safe_inverse
 from pvq.layerwise._prune_kernels import KEPT, PRUNED, bnb_run, open_bound
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
@@ -38,10 +38,13 @@ def prune_exact(
     ``rtol``: nodes whose bound is within this relative distance of the incumbent are closed.
     """
     t0 = time.perf_counter()
-    G = np.ascontiguousarray(G, dtype=np.float64)
-    w0 = np.ascontiguousarray(w0, dtype=np.float64)
+    G, w0 = check_row(G, w0)
+    G = np.ascontiguousarray(G)
+    w0 = np.ascontiguousarray(w0)
     n = w0.shape[0]
     k = int(k)
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
     if k >= np.count_nonzero(w0):
         return SolveResult(0.0, 0.0, 0.0, time.perf_counter() - t0, "optimal", w0.copy())
     n_prune = n - k

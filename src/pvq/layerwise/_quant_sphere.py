@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from pvq.layerwise._linalg import safe_cholesky, safe_inverse
+from pvq.layerwise._linalg import check_row, safe_cholesky, safe_inverse
 from pvq.layerwise._quant_heuristics import polish, quant_rtn
 from pvq.layerwise._quant_kernels import box_order_kernel, level_tables, se_drive, se_open_bound
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
@@ -109,8 +109,10 @@ def quant_exact(
     Returns weights ``scale * z``.
     """
     t0 = time.perf_counter()
-    G = np.ascontiguousarray(G, dtype=np.float64)
-    w0 = np.asarray(w0, dtype=np.float64)
+    G, w0 = check_row(G, w0)
+    if not scale > 0 or not np.isfinite(scale):
+        raise ValueError(f"scale must be positive and finite, got {scale!r}")
+    G = np.ascontiguousarray(G)
     n = w0.shape[0]
     lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
     c = w0 / scale

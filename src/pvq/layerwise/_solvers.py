@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pvq.layerwise._linalg import prune_count, signal_power
+from pvq.layerwise._linalg import check_row, prune_count, signal_power
 from pvq.layerwise._prune_bnb import prune_exact
 from pvq.layerwise._prune_magnitude import prune_magnitude
 from pvq.layerwise._prune_obs import prune_obs
@@ -93,8 +93,7 @@ def solve_row(
     names = list(solvers) if solvers is not None else solver_names(method)
     for name in names:
         _spec(method, name)
-    G = np.asarray(G, dtype=np.float64)
-    w0 = np.asarray(w0, dtype=np.float64)
+    G, w0 = check_row(G, w0)
     out: dict[str, SolveResult] = {}
     if method == "prune":
         k = prune_count(w0.shape[0], bits)
