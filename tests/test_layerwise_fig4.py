@@ -8,6 +8,12 @@ from pvq.experiments import ReproduceConfig, get
 from pvq.experiments.fig4 import fig4_summary
 
 
+def _row(chunk, method, solver, kind, snr_db, **extra):
+    return dict(
+        layer="L", chunk=chunk, bits=4, method=method, solver=solver, kind=kind, snr_db=snr_db, **extra
+    )
+
+
 def _rows():
     rows = []
     for chunk, (pq, pp) in enumerate([(20.0, 10.0), (9.0, 12.0)]):
@@ -15,52 +21,14 @@ def _rows():
             ("quant", pq, pq - 1.0, "gptq"),
             ("prune", pp, pp - 2.0, "magnitude"),
         ):
-            rows.append(
-                dict(
-                    layer="L", chunk=chunk, bits=4, method=method, solver="exact", kind="exact", snr_db=exact
-                )
-            )
-            rows.append(
-                dict(
-                    layer="L", chunk=chunk, bits=4, method=method, solver=hname, kind="heuristic", snr_db=heur
-                )
-            )
-        rows.append(
-            dict(
-                layer="L",
-                chunk=chunk,
-                bits=4,
-                method="quant",
-                solver="sdp",
-                kind="bound",
-                snr_db=pq + 3,
-                subset="sdp",
-            )
-        )
-        rows.append(
-            dict(
-                layer="L",
-                chunk=chunk,
-                bits=4,
-                method="quant",
-                solver="exact",
-                kind="exact",
-                snr_db=pq,
-                subset="sdp",
-            )
-        )
-        rows.append(
-            dict(
-                layer="L",
-                chunk=chunk,
-                bits=4,
-                method="quant",
-                solver="sdp_round",
-                kind="heuristic",
-                snr_db=pq - 0.5,
-                subset="sdp",
-            )
-        )
+            rows.append(_row(chunk, method, "exact", "exact", exact))
+            rows.append(_row(chunk, method, hname, "heuristic", heur))
+        for solver, kind, snr in (
+            ("sdp", "bound", pq + 3),
+            ("exact", "exact", pq),
+            ("sdp_round", "heuristic", pq - 0.5),
+        ):
+            rows.append(_row(chunk, "quant", solver, kind, snr, subset="sdp"))
     return rows
 
 

@@ -30,6 +30,12 @@ def _brute(G, w0, scale, bits):
     return float(np.einsum("ij,jk,ik->i", D, G, D).min())
 
 
+def _decaying(rng, n, decay, m=None):
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    X = rng.standard_normal((m or 4 * n, n)) * np.exp(-decay * np.arange(n) / n) @ U.T
+    return X.T @ X
+
+
 @pytest.mark.parametrize("bits", range(1, 9))
 @pytest.mark.parametrize("order", ["box", "vblast", "natural"])
 def test_exact_quant_equals_brute_force(rng, bits, order):
@@ -73,9 +79,7 @@ def test_prune_rows_order_heuristic_le_exact(rng):
 
 def test_time_limit_returns_gap_not_hang(rng):
     n = 80
-    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    X = rng.standard_normal((4 * n, n)) * np.exp(-np.arange(n) / n * 6) @ U.T
-    G, w0 = X.T @ X, rng.standard_normal(n)
+    G, w0 = _decaying(rng, n, 6.0), rng.standard_normal(n)
     scale = float(np.abs(w0).max() / 127 * 0.8)
     t0 = time.perf_counter()
     res = quant_exact(G, w0, scale, 8, time_limit=0.2)
@@ -106,9 +110,7 @@ def test_level_bound_does_not_change_the_optimum(rng):
     for bits in (2, 4, 8):
         for _ in range(4):
             n = 14
-            U = np.linalg.qr(rng.standard_normal((n, n)))[0]
-            X = rng.standard_normal((4 * n, n)) * np.exp(-3 * np.arange(n) / n) @ U.T
-            G, w0 = X.T @ X, rng.laplace(size=n)
+            G, w0 = _decaying(rng, n, 3.0), rng.laplace(size=n)
             scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * 0.7)
             a = quant_exact(G, w0, scale, bits, bound=True)
             b = quant_exact(G, w0, scale, bits, bound=False)
@@ -131,12 +133,6 @@ def test_exact_quant_ill_conditioned_equals_brute_force(rng, bits):
         res = quant_exact(G, w0, scale, bits)
         assert res.status == "optimal"
         assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-7, abs=1e-12)
-
-
-def _decaying(rng, n, decay, m=None):
-    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    X = rng.standard_normal((m or 4 * n, n)) * np.exp(-decay * np.arange(n) / n) @ U.T
-    return X.T @ X
 
 
 @pytest.mark.parametrize("bits", range(1, 6))

@@ -87,11 +87,10 @@ def _refresh_sums(R, sig, stale, rs, y, c, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _inside(CH, k, lo, hi):  # pragma: no cover - compiled
-    """Whether the continuous minimiser ``CH[k, :k]`` of the free levels lies within ``[lo, hi]``."""
+def _inside(x, k, lo, hi):  # pragma: no cover - compiled
+    """Whether ``x[:k]`` lies within ``[lo, hi]``."""
     for i in range(k):
-        x = CH[k, i]
-        if x < lo or x > hi:
+        if x[i] < lo or x[i] > hi:
             return False
     return True
 
@@ -156,7 +155,7 @@ def se_run(
             if d < bd:
                 if k > 0:
                     if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
-                        if orc[0] != 0 and orc[1] <= k <= orc[2] and _inside(CH, k, lo - 0.5, hi + 0.5):
+                        if orc[0] != 0 and orc[1] <= k <= orc[2] and _inside(CH[k], k, lo - 0.5, hi + 0.5):
                             dist[k] = d
                             ctl[4] = 1
                             break
@@ -350,18 +349,12 @@ def se_drive(
         spent += nodes
         ctl[6] += nodes
         drop = status == 0
-        if status == 1:
-            inbox = True
-            for i in range(k):
-                if y[i] < lo or y[i] > hi:
-                    inbox = False
-                    break
-            if inbox:
-                drop = True
-                if dist[k] + value < best_d[0]:
-                    best_d[0] = dist[k] + value
-                    best_z[:k] = y[:k]
-                    best_z[k:] = z[k:]
+        if status == 1 and _inside(y, k, lo, hi):  # the node's best completion
+            drop = True
+            if dist[k] + value < best_d[0]:
+                best_d[0] = dist[k] + value
+                best_z[:k] = y[:k]
+                best_z[k:] = z[k:]
         if drop:
             orc[4] += 1
         else:
@@ -412,6 +405,20 @@ def _is_pd(A, W):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _power_steps(M, v, steps, est):  # pragma: no cover - compiled
+    """``steps`` power iterations on the unit vector ``v`` (in place); returns the largest ``||M v||``
+    seen, ``est`` included (each is a lower bound on ``lambda_max``), or 0 when ``M v`` vanishes."""
+    for _ in range(steps):
+        u = M @ v
+        nu = np.sqrt(u @ u)
+        if nu == 0.0:
+            return 0.0
+        est = max(est, nu)
+        v[:] = u / nu
+    return est
+
+
+@njit(cache=True)
 def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
     """A certified upper bound on ``lambda_max(M)`` (M (k, k) symmetric PSD): ``iters`` power iterations
     from ``v`` (k,) (a warm start; left holding the last iterate), raised until ``lam I - M`` has a
@@ -422,14 +429,9 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
         v[:] = 1.0 / np.sqrt(k)
     else:
         v /= nv
-    est = 0.0
-    for _ in range(iters):
-        u = M @ v
-        nu = np.sqrt(u @ u)
-        if nu == 0.0:
-            return 0.0
-        est = nu
-        v[:] = u / nu
+    est = _power_steps(M, v, iters, 0.0)
+    if est == 0.0:
+        return 0.0
     lam = est * 1.02 + 1e-12
     A = -M
     for _ in range(60):
@@ -437,11 +439,7 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
             A[i, i] = lam - M[i, i]
         if _is_pd(A, W):
             return lam
-        for _ in range(4):  # not yet an upper bound: a better estimate before the next try
-            u = M @ v
-            nu = np.sqrt(u @ u)
-            est = max(est, nu)
-            v[:] = u / nu
+        est = _power_steps(M, v, 4, est)  # not yet an upper bound: a better estimate before the next try
         lam = max(lam * 1.1, est * 1.02 + 1e-12)
     return np.inf
 
@@ -454,7 +452,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     levels); ``Dk[k, :k] = t_k / diag(Q_k^-1)`` with ``Q_k^-1 = R^-1[:k, :k] R^-1[:k, :k]^T`` (built one
     rank-one term per level) and ``t_k = 1 / lambda_max`` of its Jacobi scaling, so that
     ``Q_k >= diag(Dk[k])``; ``P1[k, :k] = 1 / diag(Q_k^-1)`` (single-coordinate bounds). Both shrunk by
-    ``1e-9`` for rounding. ``use_bound``: 0, neither (zeros); 1, ``P1`` only; 2, both.
+    ``1e-9`` for rounding. ``use_bound=False``: both zero (plain sphere decoding).
     """
     n = R.shape[0]
     Ri = np.zeros((n, n))
@@ -476,7 +474,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     for k in range(1, n):
         for i in range(k):
             V[k, i] = Ri[i, k] * R[k, k]
-        if use_bound > 0:
+        if use_bound:
             for a in range(k):
                 ra = Ri[a, k - 1]
                 for b in range(k):
@@ -492,7 +490,7 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
                     M[a, b] = Qi[a, b] * s[a] * s[b]
             vec[k - 1] = 1.0 / np.sqrt(k)
             v = vec[:k]
-            lam = _lambda_max_upper(M, v, POWER_ITERS, W) if use_bound > 1 else 0.0
+            lam = _lambda_max_upper(M, v, POWER_ITERS, W)
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]

@@ -76,7 +76,7 @@ def level_bounds(
     """Tables for the search's lower bound on the undecided levels (see ``se_run`` and ``level_tables``):
     ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n), ``P1`` (n + 1, n). ``bound=False`` zeroes ``Dk`` and
     ``P1`` (plain sphere decoding)."""
-    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), 2 if bound else 0)
+    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
 
 
 def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
