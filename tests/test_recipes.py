@@ -42,7 +42,7 @@ def test_aliases_and_defaults_normalise() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "int9:channel:rtn", "int4:g3:rtn", "int4:channel", "prune0:magnitude", "prune100:wanda", "2:4",
+    ["", "int9:channel:rtn", "int4:g1:rtn", "int4:channel", "prune0:magnitude", "prune100:wanda", "2:4",
      "3:2:wanda", "int4:channel:rtn+prune50:magnitude", "prune50:wanda+prune25:magnitude",
      "int4:g128:gptq:foo=1", "int4:g128:gptq:damp=x", "int4:g128:gptq:order=random", "prune50:obd"],
 )

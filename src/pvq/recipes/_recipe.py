@@ -11,7 +11,7 @@ Grammar (``str(parse_recipe(s))`` is the canonical spelling; parsing it again gi
 - FORMAT: ``int2``..``int8`` (symmetric, signed), ``uint2``..``uint8`` (asymmetric: unsigned codes and a zero
   point per group), ``fp8`` (E4M3), ``fp4`` (E2M1), ``nf4`` (QLoRA NormalFloat-4).
 - GRANULARITY: ``tensor`` (one scale), ``channel`` (one scale per output row), ``gN`` (one scale per N
-  consecutive inputs of a row; N in 8..4096, e.g. ``g32``, ``g64``, ``g128``).
+  consecutive inputs of a row; N in 2..4096, e.g. ``g32``, ``g64``, ``g128``).
 - ALGORITHM: ``rtn`` (round to nearest with the MSE-optimal scale of each group; ``mse`` is read as ``rtn``),
   ``absmax`` (round to nearest with the max-magnitude scale), ``gptq`` (GPTQ sequential rounding with
   error feedback; options ``damp`` = dampening as a fraction of the mean Hessian diagonal, default 0.01,
@@ -99,8 +99,8 @@ class Quant:
             raise ValueError(f"Quant.format must be one of {QUANT_FORMATS}, got {self.format!r}")
         if self.algorithm not in QUANT_ALGORITHMS:
             raise ValueError(f"Quant.algorithm must be one of {QUANT_ALGORITHMS}, got {self.algorithm!r}")
-        if not (self.group_size in (0, -1) or 8 <= self.group_size <= 4096):
-            raise ValueError(f"Quant.group_size must be 0, -1 or 8..4096, got {self.group_size}")
+        if not (self.group_size in (0, -1) or 2 <= self.group_size <= 4096):
+            raise ValueError(f"Quant.group_size must be 0, -1 or 2..4096, got {self.group_size}")
 
     @property
     def bits(self) -> int:
@@ -184,10 +184,10 @@ def _parse_quant(text: str, parts: list[str]) -> Quant:
         group = 0
     elif gran == "channel":
         group = -1
-    elif (m := re.fullmatch(r"g(\d+)", gran)) and 8 <= int(m.group(1)) <= 4096:
+    elif (m := re.fullmatch(r"g(\d+)", gran)) and 2 <= int(m.group(1)) <= 4096:
         group = int(m.group(1))
     else:
-        raise _bad(text, f"unknown granularity {gran!r} (tensor, channel or gN with N in 8..4096)")
+        raise _bad(text, f"unknown granularity {gran!r} (tensor, channel or gN with N in 2..4096)")
     if algo not in QUANT_ALGORITHMS:
         raise _bad(text, f"unknown algorithm {parts[2]!r}")
     return Quant(fmt, group, algo, _parse_options(text, parts[3:], _QUANT_OPTIONS[algo]))
