@@ -55,18 +55,22 @@ def _file_digest(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def _file_entry(path: Path) -> dict[str, Any]:
+def _file_entry(path: Path, hash_content: bool) -> dict[str, Any]:
     st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "blake2b": _file_digest(path, st.st_size)}
+    entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if hash_content:
+        entry["blake2b"] = _file_digest(path, st.st_size)
+    return entry
 
 
-def source_fingerprint(source: str | os.PathLike[str]) -> dict[str, Any]:
+def source_fingerprint(source: str | os.PathLike[str], hash_content: bool = True) -> dict[str, Any]:
     """What a run reads from ``source``, to tell whether a later run reads the same thing.
 
     A file: its size, modification time (ns) and a BLAKE2b hash of its content (whole up to 64 MiB,
     else 16 evenly spread 1 MiB samples). A folder: the same for every file below it (relative paths,
     hidden files skipped, at most 20 000). A bundled model name: the name and its installed file or folder.
     Anything else (a name that is not a path): just the text. Never raises for a missing path.
+    ``hash_content=False``: sizes and modification times only (for large folders of data files).
     """
     text = os.fspath(source)
     path = Path(text).expanduser()
@@ -92,9 +96,9 @@ def source_fingerprint(source: str | os.PathLike[str]) -> dict[str, Any]:
                 for p in path.rglob("*")
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )[:_MAX_FILES]
-            out["files"] = {str(p.relative_to(path)): _file_entry(p) for p in files}
+            out["files"] = {str(p.relative_to(path)): _file_entry(p, hash_content) for p in files}
         else:
-            out["file"] = _file_entry(path)
+            out["file"] = _file_entry(path, hash_content)
     except OSError as exc:  # unreadable: the loader will say so; fingerprint what we know
         out["unreadable"] = type(exc).__name__
     return out
@@ -223,7 +227,7 @@ class OutputFolder:
                 what = ", ".join(_diff(have, want))
                 raise PvqInputError(
                     f"{self.arg}: {target} was made from other inputs (differs in: {what}); resuming would "
-                    f"mix results. Use another {self.arg} or delete {self.path}"
+                    f"mix results. Use another {self.arg}, or delete {target} (or all of {self.path}) to start afresh"
                 )
             return True
         target.parent.mkdir(parents=True, exist_ok=True)
