@@ -127,15 +127,24 @@ def test_compare_report_in_headless_browser(
     check_in_browser(out / "index.html", tmp_path, REPO / "test-artifacts" / "report_tiny_pt.png")
 
 
-def test_partial_results_discarded_only_when_their_inputs_change(tmp_path: Path) -> None:
+def test_partial_results_refused_only_when_their_inputs_change(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pvq._outdir import open_output
     from pvq.compare import CompareConfig
     from pvq.compare._run import _prepare_out
+    from pvq.errors import PvqInputError
 
     cfg = CompareConfig(source="m.pt", out=tmp_path)
-    part = _prepare_out(cfg)
-    for f in ("tensors.jsonl", "layers.jsonl"):
-        (part / f).write_text("{}\n")
-    _prepare_out(CompareConfig(source="m.pt", out=tmp_path, data="imgs"))  # new calibration data
-    assert (part / "tensors.jsonl").exists() and not (part / "layers.jsonl").exists()
-    _prepare_out(CompareConfig(source="m.pt", out=tmp_path, bits=(4,), data="imgs"))  # new bit-widths
-    assert not (part / "tensors.jsonl").exists()
+    with open_output(tmp_path) as folder:
+        part = _prepare_out(cfg, folder)
+        for f in ("tensors.jsonl", "layers.jsonl"):
+            (part / f).write_text("{}\n")
+        _prepare_out(replace(cfg, budget="3", layer_time_s=5.0), folder)  # neither changes a partial row
+        with pytest.raises(PvqInputError, match="layers.jsonl was made from other inputs"):
+            _prepare_out(replace(cfg, data="imgs"), folder)  # new calibration data: the layer rows differ
+        (part / "layers.jsonl").unlink()  # as the message says: delete it to start it afresh
+        _prepare_out(replace(cfg, data="imgs"), folder)
+        with pytest.raises(PvqInputError, match="tensors.jsonl was made from other inputs"):
+            _prepare_out(replace(cfg, bits=(4,), data="imgs"), folder)  # new bit-widths
+        assert (part / "tensors.jsonl").read_text() == "{}\n"  # refused, not discarded

@@ -25,3 +25,36 @@ def test_jsonl_survives_a_torn_last_line(tmp_path: Path) -> None:
     rows = list(read_jsonl(p))
     assert rows == [{"a": 1}, {"a": float("inf")}]
     assert json.loads(p.read_text().splitlines()[0]) == {"a": 1}
+
+
+def test_append_after_a_torn_line_starts_a_new_line(tmp_path: Path) -> None:
+    """Issue 18 D14: the record appended after an interrupted write used to be glued to the torn line."""
+    p = tmp_path / "rows.jsonl"
+    append_jsonl(p, [{"a": 1}])
+    with open(p, "a") as f:
+        f.write('{"a": 2, "b"')  # killed mid-write
+    append_jsonl(p, [{"a": 3}])
+    assert list(read_jsonl(p)) == [{"a": 1}, {"a": 3}]
+    assert p.read_text() == '{"a": 1}\n{"a": 3}\n'
+
+
+def test_append_completes_a_whole_record_missing_its_newline(tmp_path: Path) -> None:
+    p = tmp_path / "rows.jsonl"
+    p.write_text('{"a": 1}\n{"a": 2}')  # killed between the record and its newline
+    append_jsonl(p, [{"a": 3}])
+    assert list(read_jsonl(p)) == [{"a": 1}, {"a": 2}, {"a": 3}]
+
+
+def test_corrupt_line_in_the_middle_is_an_error_not_skipped(tmp_path: Path) -> None:
+    """Issue 11 §4: read_jsonl skipped every bad line, not just a torn last one."""
+    import pytest
+
+    from pvq.errors import PvqInputError
+
+    p = tmp_path / "rows.jsonl"
+    p.write_text('{"a": 1}\n{"a": 2, oops\n{"a": 3}\n')
+    with pytest.raises(PvqInputError, match=r"rows.jsonl: line 2 is not JSON"):
+        list(read_jsonl(p))
+    p.write_text('{"a": 1}\n{"a": 2, oops\n')  # a bad last line that ends in a newline was not torn
+    with pytest.raises(PvqInputError, match="line 2"):
+        list(read_jsonl(p))

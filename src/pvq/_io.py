@@ -58,10 +58,46 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _end_cleanly(path: Path) -> None:
+    """Make ``path`` end with a newline before appending. Every pvq record is written as one line ending
+    in "\n", so a last line without one was torn by an interrupted write: it is completed with "\n" if
+    it still parses as JSON, else cut off (its record was never kept and is computed again)."""
+    with open(path, "rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        pos = end  # find the start of the last line, reading backwards in blocks
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                pos = pos - step + nl + 1
+                break
+            pos -= step
+        f.seek(pos)
+        tail = f.read()
+        try:
+            json.loads(tail.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            f.truncate(pos)
+        else:
+            f.write(b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def append_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Append rows as JSON lines, flushed and fsynced: an interrupted run loses at most a partial last line."""
+    """Append rows as JSON lines, flushed and fsynced: an interrupted run loses at most a partial last
+    line, which the next append cuts off (or completes) so that no record is glued to it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _end_cleanly(path)
     with open(path, "a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(to_jsonable(row)) + "\n")
@@ -70,16 +106,25 @@ def append_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Read JSON lines, skipping a truncated last line left by an interrupted write."""
+    """Read JSON lines (a missing file reads as empty). A torn last line (no final newline: the write
+    was interrupted) is skipped; a bad line anywhere else means the file is corrupt: PvqInputError
+    naming the file and line."""
+    from pvq.errors import PvqInputError
+
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            torn = not line.endswith("\n")  # only the last line can lack its newline
             line = line.strip()
             if not line:
                 continue
             try:
                 yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+            except json.JSONDecodeError as exc:
+                if torn:
+                    return
+                raise PvqInputError(
+                    f"{path}: line {number} is not JSON ({exc.msg}); the file is corrupt, delete it to start afresh"
+                ) from None

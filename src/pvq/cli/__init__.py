@@ -31,5 +31,26 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pvq: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        # typer catches Ctrl-C itself (KeyboardInterrupt -> typer.Exit(130) -> sys.exit(130)), so the
+        # interrupt arrives here as SystemExit with the KeyboardInterrupt in its chain
+        if exc.code == 130 and _from_interrupt(exc):
+            _interrupted()
+        raise
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _interrupted() -> None:
+    print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
+    sys.exit(130)

@@ -83,12 +83,24 @@ def register(app: typer.Typer) -> None:
         )
         err = Console(stderr=True)
         enable_progress(not quiet)
-        result = run_compare(cfg, log=(lambda m: None) if quiet else (lambda m: err.print(f"[dim]{m}[/dim]")))
-        verdict = verdict_text(result)
-        files = write_outputs(result, out_dir, verdict, __version__)
-        from pvq.report import write_compare_report
+        from pvq._outdir import open_output
+        from pvq.compare._write import write_config
 
-        page = write_compare_report(result, verdict, out_dir, __version__, files)
+        with open_output(out_dir, sources=[source]):  # checked, created and locked before any work
+            log = (lambda m: None) if quiet else (lambda m: err.print(f"[dim]{m}[/dim]"))
+            result = run_compare(cfg, log=log)
+            verdict = verdict_text(result)
+            from pvq.report import write_compare_report
+
+            try:
+                files = write_outputs(result, out_dir, verdict, __version__)
+                page = write_compare_report(result, verdict, out_dir, __version__, files)
+                write_config(result, out_dir, __version__)  # the commit marker: last
+            except OSError as exc:
+                raise PvqInputError(
+                    f"--out: writing the results into {out_dir} failed ({exc.strerror or exc}); the measurements "
+                    f"are kept in {out_dir / 'partial'}: free space or fix permissions and rerun to write them"
+                ) from None
 
         con = Console()
         t = Table(

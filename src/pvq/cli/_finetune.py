@@ -73,6 +73,8 @@ def register(app: typer.Typer) -> None:
         dist = init_distributed(device)
         if dist.world > 1 and device.startswith("cuda"):
             cfg = FinetuneConfig(**{**cfg.to_json(), "device": f"cuda:{dist.local_rank}"})
+        if dist.rank == 0:  # before any work: OUT is writable, not the source's folder, and its checkpoint ours
+            _claim_checkpoint(out, source, resume, cfg, data, data_root, train_size, val_size, size)
         torch.manual_seed(seed)
         enable_progress(not json_out and dist.rank == 0)
         t0 = time.perf_counter()
@@ -80,7 +82,12 @@ def register(app: typer.Typer) -> None:
                                                 seed, cfg.device)
         test = fixed_subset(test, test_size or None, seed=seed + 2)
         orig_acc = evaluate_accuracy(model, test, device=cfg.device)
-        res = finetune(model, train, cfg, checkpoint_dir=out / "checkpoint", resume=resume)
+        from contextlib import nullcontext
+
+        from pvq._outdir import open_output
+
+        with open_output(out, sources=[source]) if dist.rank == 0 else nullcontext():  # one writer
+            res = finetune(model, train, cfg, checkpoint_dir=out / "checkpoint", resume=resume)
         if dist.rank != 0:
             return
         val_acc = evaluate_accuracy(res.model, val, device=cfg.device)
@@ -104,6 +111,26 @@ def register(app: typer.Typer) -> None:
         else:
             print(f"{origin['model']}: uncompressed {orig_acc:.2f} %, {method} {bits} bits "
                   f"(sparsity {res.sparsity:.3f}) {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+
+
+def _claim_checkpoint(out, source, resume, cfg, data, data_root, train_size, val_size, size) -> None:  # noqa: ANN001
+    """Bind OUT/checkpoint/checkpoint.pt to the source's content, the data options and ``cfg``: a
+    ``--resume`` over a checkpoint made from other inputs is refused; a run without ``--resume``
+    starts afresh (the old checkpoint is deleted)."""
+    from pvq._outdir import open_output, source_fingerprint
+    from pvq.training._finetune import resume_key
+
+    key = {
+        "source_content": source_fingerprint(source),
+        "data": data if data == "fashion-mnist" else source_fingerprint(data, hash_content=False),
+        "data_root": data_root,
+        "train_size": train_size,
+        "val_size": val_size,
+        "size": size,
+        "finetune": json.loads(resume_key(cfg)),
+    }
+    with open_output(out, sources=[source]) as folder:
+        folder.claim("checkpoint/checkpoint.pt", key, fresh=not resume)
 
 
 def _load(source, data, data_root, train_size, val_size, size, seed, device):  # noqa: ANN001, ANN202

@@ -80,6 +80,11 @@ def register(app: typer.Typer) -> None:
         if not time_limit > 0:
             fail(f"--time-limit: must be positive, got {time_limit}")
         names = parse_solvers(solvers, [method])[method]
+        if out is not None:  # checked (a folder, writable) before solving, not after
+            from pvq._outdir import open_output
+
+            with open_output(out):
+                pass
         G, W, scales = load_problem_npz(problem)
         scale = None
         if method == "quant":
@@ -107,7 +112,13 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             import json
 
-            atomic_write_text(out / "rows.json", json.dumps(to_jsonable(rows), indent=1))
+            try:
+                atomic_write_text(out / "rows.json", json.dumps(to_jsonable(rows), indent=1))
+            except OSError as exc:  # the solves are not lost: the rows go to stdout, then exit 2
+                print_json_rows(rows)
+                fail(
+                    f"--out: cannot write {out / 'rows.json'} ({exc.strerror or exc}); the rows went to stdout"
+                )
         if json_out:
             print_json_rows(rows)
             return

@@ -8,9 +8,11 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from pvq._io import atomic_write_text, to_jsonable
 from pvq.cli._common import parse_bits, print_json_rows
 from pvq.errors import PvqInputError
 
@@ -69,6 +71,9 @@ def register(app: typer.Typer) -> None:
         nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
     ) -> None:
         """Quantization vs pruning SNR for every conv/linear weight of SOURCE, at every bit-width."""
+        from contextlib import nullcontext
+
+        from pvq._outdir import check_writable_file, open_output, source_fingerprint
         from pvq._progress import enable_progress
         from pvq.models import load_weights
         from pvq.tensors import sweep
@@ -78,30 +83,31 @@ def register(app: typer.Typer) -> None:
         out = Path(out_dir) if out_dir else None
         if range_search not in ("optimal", "grid"):
             raise PvqInputError(f"--range-search: must be optimal or grid, got '{range_search}'")
-        if csv_path is not None and csv_path.is_dir():
-            raise PvqInputError(f"--csv: {csv_path} is a folder; give a file name")
-        ws = load_weights(source)
-        enable_progress(not json_out)
-        res = sweep(
-            ws,
-            bits=b,
-            range_search=range_search,
-            formats=[f for f in (x.strip() for x in formats.split(",")) if f],
-            per_channel=per_channel,
-            nm_patterns=_parse_nm(nm),
-            count_overhead=count_overhead,
-            resume_path=None if out is None else out / "tensors.jsonl",
-        )
-        rows = res.rows()
-        if out is not None:
-            from pvq._io import atomic_write_text, to_jsonable
-
-            atomic_write_text(out / "tensors.json", json.dumps(to_jsonable(res.to_json()), indent=1))
-            atomic_write_text(out / "tensors.csv", _csv_text(rows))
-        if csv_path is not None:
-            from pvq._io import atomic_write_text
-
-            atomic_write_text(csv_path, _csv_text(rows))
+        fmt_list = [f for f in (x.strip() for x in formats.split(",")) if f]
+        nm_list = _parse_nm(nm)
+        if csv_path is not None:  # outputs are checked before the sweep, not after it
+            check_writable_file(csv_path, "--csv")
+        ws = load_weights(source)  # lazy: tensors are read one at a time by the sweep
+        with open_output(out, sources=[source]) if out is not None else nullcontext() as folder:
+            if folder is not None:  # tensors.jsonl holds measurements of this source with these options only
+                options = {"bits": b, "range_search": range_search, "formats": fmt_list, "per_channel": per_channel,
+                           "nm": nm_list, "count_overhead": count_overhead}  # fmt: skip
+                folder.claim("tensors.jsonl", {**options, "source_content": source_fingerprint(source)})
+            ws, skipped = _drop_empty(ws)
+            enable_progress(not json_out)
+            res = sweep(
+                ws,
+                bits=b,
+                range_search=range_search,
+                formats=fmt_list,
+                per_channel=per_channel,
+                nm_patterns=nm_list,
+                count_overhead=count_overhead,
+                resume_path=None if out is None else out / "tensors.jsonl",
+            )
+            res.notes.extend(skipped)
+            rows = res.rows()
+            _save(rows, res, out, csv_path, json_out)
         if json_out:
             print_json_rows(rows)
             return
@@ -120,3 +126,37 @@ def register(app: typer.Typer) -> None:
             )
         where = [str(p) for p in (out, csv_path) if p is not None]
         print("per-tensor rows: " + (", ".join(where) if where else "use --json, --csv or --out"))
+
+
+def _drop_empty(ws: Any) -> tuple[Any, list[str]]:
+    """The weight set without tensors that have no weights (a zero dimension), and a note naming them:
+    ``pvq tensors`` and ``pvq compare`` both skip what there is nothing to compress in, and say so."""
+    empty = [n for n in ws if ws.info(n).numel == 0] if hasattr(ws, "info") else []
+    if not empty:
+        return ws, []
+    kept = ws.filter(lambda i: i.numel > 0)
+    if len(kept) == 0:
+        raise PvqInputError(f"{getattr(ws, 'source', 'SOURCE')}: every conv/linear weight is empty")
+    shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    return kept, [f"skipped {len(empty)} empty tensor(s) (a zero dimension): {shown}"]
+
+
+def _save(rows: list[dict], res: Any, out: Path | None, csv_path: Path | None, json_out: bool) -> None:
+    """Write the rows where asked. If a write fails (disk full, folder removed meanwhile), the rows are
+    not lost: they go to stdout (CSV, or the JSON that --json prints anyway) and the command exits 2."""
+    try:
+        if out is not None:
+            atomic_write_text(out / "tensors.json", json.dumps(to_jsonable(res.to_json()), indent=1))
+            atomic_write_text(out / "tensors.csv", _csv_text(rows))
+        if csv_path is not None:
+            atomic_write_text(csv_path, _csv_text(rows))
+    except OSError as exc:
+        if json_out:
+            print_json_rows(rows)
+        else:
+            sys.stdout.write(_csv_text(rows))
+            sys.stdout.flush()
+        where = "stdout (JSON)" if json_out else "stdout as CSV"
+        raise PvqInputError(
+            f"cannot write {exc.filename or 'the results'} ({exc.strerror or exc}); the rows went to {where}"
+        ) from None

@@ -3,11 +3,14 @@ heuristics and exact solvers of :mod:`pvq.layerwise` on the layer's real inputs.
 
 Each (layer, chunk, bits, method, solver) becomes one row with the DESIGN.md layer keys; the chunk's
 SNR pools its sampled output rows: ``10 log10(sum ||X w0||² / sum ||X(w - w0)||²)``. Rows are appended
-to ``partial/layers.jsonl`` per (layer, chunk, bits), so an interrupted run resumes there.
+to ``partial/layers.jsonl`` per (layer, chunk, bits), so an interrupted run resumes there; a chunk is
+identified by its content (``chunk_id``: the output rows and input columns it covers), not by its
+position in the sampled list.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import defaultdict
@@ -20,7 +23,7 @@ from pvq._io import append_jsonl, read_jsonl
 from pvq._progress import progress
 from pvq.metrics import snr_db
 
-__all__ = ["run_layer_sample", "pick_layers", "pool_rows", "bundled_name_of", "PAPER_LAYERS"]
+__all__ = ["run_layer_sample", "pick_layers", "pool_rows", "bundled_name_of", "chunk_id", "PAPER_LAYERS"]
 
 # the layers of the paper's Fig. 4 that pvq has weights for (paper Table 3)
 PAPER_LAYERS = (
@@ -47,6 +50,17 @@ def pick_layers(names_inputs: list[tuple[str, int]], k: int) -> list[str]:
         idx = np.unique(np.linspace(0, len(pool) - 1, k - len(chosen) + 2)[1:-1].round().astype(int))
         chosen += [pool[i] for i in idx]
     return chosen[:k]
+
+
+def chunk_id(p: Any) -> str:
+    """What a chunk problem covers, as text: ``r<first>-<last>:c<a>-<b>`` (output rows, input columns
+    ``[a, b)`` of the unfolded weight), plus a hash of the row list when the rows are a sampled subset."""
+    rows = np.asarray(p.row_ids if p.row_ids is not None else np.arange(p.W.shape[0]), dtype=np.int64)
+    cols = np.asarray(p.inputs if p.inputs is not None else np.arange(p.n), dtype=np.int64)
+    text = f"r{rows[0]}-{rows[-1]}:c{cols[0]}-{cols[-1] + 1}"
+    if rows.size != rows[-1] - rows[0] + 1 or cols.size != cols[-1] - cols[0] + 1:
+        text += "#" + hashlib.blake2b(rows.tobytes() + b"|" + cols.tobytes(), digest_size=4).hexdigest()
+    return text
 
 
 def pool_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,8 +160,8 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
         data_note = f"calibration: {len(batches) * 4} inputs of the bundled {name}'s own kind ({what})"
     layers = pick_layers(_linear_like(model), cfg.layers)
     path = part / "layers.jsonl"
-    done = {(r["layer"], r["chunk"], r["bits"]) for r in read_jsonl(path)}
-    rows = [r for r in read_jsonl(path)]
+    rows = list(read_jsonl(path))
+    done = {(r["layer"], r.get("chunk_id"), r["bits"]) for r in rows}
     if done:
         log(f"resuming: {len(done)} layer chunks already solved")
     stopped = False
@@ -168,8 +182,9 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
         )
         for p in progress(problems, total=len(problems), desc=f"layer {layer}"):
             n_chunks += 1
+            cid = chunk_id(p)
             for b in cfg.bits:
-                if (p.layer, p.chunk, b) in done:
+                if (p.layer, cid, b) in done:
                     continue
                 if time.perf_counter() - t0 > cfg.layer_time_s:
                     stopped = True
@@ -195,10 +210,10 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
                         raw += result_rows(
                             res, p.G, w0, method, b, layer=p.layer, chunk=p.chunk, row=int(p.row_ids[i])
                         )
-                pooled = pool_rows(raw)
+                pooled = [{**r, "chunk_id": cid} for r in pool_rows(raw)]
                 append_jsonl(path, pooled)
                 rows += pooled
-                done.add((p.layer, p.chunk, b))
+                done.add((p.layer, cid, b))
             if stopped:
                 break
         if stopped:

@@ -1,8 +1,10 @@
 """One ``pvq compare`` run: load -> tensor sweep (+ extra options) -> layer-wise sample -> verdicts.
 
 Resumable: every tensor's measurements are appended to ``OUT/partial/tensors.jsonl`` as soon as they
-are computed, and every solved layer chunk to ``OUT/partial/layers.jsonl``; a restarted run with the
-same model and bit-widths skips what is there. Library code: returns a :class:`CompareResult`, never
+are computed, and every solved layer chunk to ``OUT/partial/layers.jsonl``; a restarted run skips what is
+there. Each partial file is keyed (:mod:`pvq._outdir`) on the source's content and every option that
+changes its numbers: a run with other inputs is refused rather than mixed with them, and ``OUT`` is
+locked against a second run while this one writes. Library code: returns a :class:`CompareResult`, never
 prints (``log`` receives one-line stage messages; loops report through :func:`pvq._progress.progress`).
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 
 from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
+from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
 from pvq.compare._measure import extra_options
@@ -77,12 +80,21 @@ class CompareConfig:
         return d
 
     def fingerprint(self) -> dict[str, dict[str, Any]]:
-        """What each partial results file depends on (a change discards that file)."""
+        """The options each partial results file depends on (the source's and the calibration data's
+        content are added by the run): every option that changes a number in it. ``layer_time_s`` and
+        ``budget`` only decide how much is done and what is done with the rows, so they are left out."""
         tensors = {"source": self.source, "bits": list(self.bits)}
-        return {
-            "tensors.jsonl": tensors,
-            "layers.jsonl": {**tensors, "data": self.data, "seed": self.seed, "opt_dim": self.opt_dim},
+        layers = {
+            **tensors,
+            "data": self.data,
+            "seed": self.seed,
+            "opt_dim": self.opt_dim,
+            "layers": self.layers,
+            "chunks": self.chunks,
+            "calib_samples": self.calib_samples,
+            "solve_time_s": self.solve_time_s,
         }
+        return {"tensors.jsonl": tensors, "layers.jsonl": layers}
 
 
 @dataclass
@@ -140,21 +152,26 @@ def _sweep_tensor(name: str, w: torch.Tensor, bits: Sequence[int]) -> list[dict[
     ]
 
 
-def _prepare_out(cfg: CompareConfig) -> Path:
-    """``OUT/partial``: keep each partial file only if it was made with the same inputs."""
-    part = Path(cfg.out) / "partial"
-    part.mkdir(parents=True, exist_ok=True)
-    fp_path = part / "fingerprint.json"
-    fp = cfg.fingerprint()
-    try:
-        old = json.loads(fp_path.read_text()) if fp_path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        old = {}
-    for fname, deps in fp.items():
-        if not isinstance(old, dict) or old.get(fname) != deps:
-            (part / fname).unlink(missing_ok=True)
-    atomic_write_text(fp_path, json.dumps(fp))
-    return part
+def _prepare_out(cfg: CompareConfig, folder: OutputFolder) -> Path:
+    """``OUT/partial``: bind each partial file to the source's content and the options that make it;
+    PvqInputError if one was made from other inputs (resuming would mix two runs)."""
+    from pvq._outdir import source_fingerprint
+
+    src = source_fingerprint(cfg.source)
+    data = source_fingerprint(cfg.data, hash_content=False) if cfg.data is not None else None
+    for fname, deps in cfg.fingerprint().items():
+        key = {**deps, "source_content": src}
+        if fname == "layers.jsonl":
+            key["data_content"] = data
+            key["rows_per_chunk"] = _layers_key_extra()
+        folder.claim(f"partial/{fname}", key)
+    return folder.path / "partial"
+
+
+def _layers_key_extra() -> dict[str, Any]:
+    from pvq.compare._layers_stage import ROWS_PER_CHUNK, SOLVERS
+
+    return {"rows": ROWS_PER_CHUNK, "solvers": {k: list(v) for k, v in SOLVERS.items()}}
 
 
 def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[str, Any]]:
@@ -168,7 +185,7 @@ def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[
     for name in progress(todo, total=len(todo), desc="tensors"):
         w = ws[name]
         if w.numel() < 2 or float(w.abs().max()) == 0.0:
-            continue  # nothing to compress (empty or all-zero)
+            continue  # nothing to compress (empty, one weight or all zero): see skipped_note
         info = ws.info(name)
         rec = {
             "name": name,
@@ -183,8 +200,27 @@ def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[
     return [done[n] for n in ws if n in done]
 
 
+def skipped_note(names: Sequence[str], measured: Sequence[str]) -> str | None:
+    """The note for tensors left out because there is nothing to compress (empty, a single weight, all
+    zero); ``pvq tensors`` and ``pvq compare`` both skip such tensors and say so."""
+    left = [n for n in names if n not in set(measured)]
+    if not left:
+        return None
+    shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    return f"skipped {len(left)} tensor(s) with nothing to compress (empty, a single weight or all zero): {shown}"
+
+
 def run_compare(cfg: CompareConfig, log: Log | None = None) -> CompareResult:
-    """Run the whole comparison for ``cfg.source`` and return every number (no files but ``partial/``)."""
+    """Run the whole comparison for ``cfg.source`` and return every number (no files but ``partial/``).
+
+    Holds the lock of ``cfg.out`` while it runs (the caller may hold it too, to cover what it writes)."""
+    from pvq._outdir import open_output
+
+    with open_output(cfg.out, sources=[cfg.source]) as folder:
+        return _run_compare(cfg, folder, log)
+
+
+def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> CompareResult:
     from pvq.models import load_weights
 
     log = log or (lambda _msg: None)
@@ -205,12 +241,15 @@ def run_compare(cfg: CompareConfig, log: Log | None = None) -> CompareResult:
 
         image_folder(cfg.data, size=224)  # fails early (PvqInputError) on a folder without images
     seconds["load"] = time.perf_counter() - t0
-    part = _prepare_out(cfg)
+    part = _prepare_out(cfg, folder)
 
     t1 = time.perf_counter()
     records = sweep_model(ws, cfg, part, log)
     if not records:
         raise PvqInputError(f"{cfg.source}: every conv/linear weight is empty or all zero")
+    note = skipped_note(list(ws), [r["name"] for r in records])
+    if note:
+        notes.append(note)
     seconds["tensors"] = time.perf_counter() - t1
 
     options = {r["name"]: options_from_rows(r["rows"], r["extra"], count_overhead=True) for r in records}

@@ -13,7 +13,7 @@ from typing import Any
 
 from pvq._io import atomic_write_text, to_jsonable
 
-__all__ = ["write_rows", "write_outputs", "natural_sparsity_rows", "PAPER_TABLE2"]
+__all__ = ["write_rows", "write_outputs", "write_config", "natural_sparsity_rows", "PAPER_TABLE2"]
 
 # The paper's Table 2: average natural sparsity (%) of INT-b quantized PyTorch model-zoo tensors.
 PAPER_TABLE2 = {8: 13, 7: 16, 6: 20, 5: 27, 4: 35, 3: 46, 2: 59}
@@ -61,13 +61,19 @@ def natural_sparsity_rows(tensor_rows: Iterable[Mapping[str, Any]]) -> list[dict
     ]
 
 
+LAYER_FILES = ("layers", "layer_verdicts")
+
+
 def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Path]:
-    """All JSON/CSV files of a run under ``out``; returns the paths written."""
+    """All JSON/CSV files of a run under ``out``; returns their paths, ``config.json`` first.
+
+    ``config.json`` is the commit marker of the folder: it is deleted here, before anything else is
+    written, and written by :func:`write_config` once every file (the report included) is in place, so
+    a run killed while writing leaves a folder without it rather than one that mixes two runs silently.
+    Each file is written atomically (temp name, then rename)."""
     out = Path(out)
-    paths: list[Path] = []
-    cfg = result.config.to_json()
-    atomic_write_text(out / "config.json", json.dumps({**cfg, "pvq_version": version}, indent=1))
-    paths.append(out / "config.json")
+    (out / "config.json").unlink(missing_ok=True)
+    paths: list[Path] = [out / "config.json"]
     trows = result.tensor_rows()
     paths += write_rows(out / "tensors", trows)
     paths += write_rows(out / "options", result.option_rows())
@@ -79,6 +85,10 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
     if result.layer_rows:
         paths += write_rows(out / "layers", result.layer_rows)
         paths += write_rows(out / "layer_verdicts", [v.to_json() for v in result.layer_verdicts])
+    else:  # a previous run's layer files would describe another run
+        for stem in LAYER_FILES:
+            for suffix in (".json", ".csv"):
+                (out / f"{stem}{suffix}").unlink(missing_ok=True)
     summary = {
         "source": result.source,
         "verdict": verdict.to_json(),
@@ -95,3 +105,10 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
     atomic_write_text(out / "summary.json", json.dumps(to_jsonable(summary), indent=1))
     paths.append(out / "summary.json")
     return paths
+
+
+def write_config(result: Any, out: Path, version: str) -> Path:
+    """Write ``out/config.json`` (the run's configuration): last, once every other output is in place."""
+    path = Path(out) / "config.json"
+    atomic_write_text(path, json.dumps({**result.config.to_json(), "pvq_version": version}, indent=1))
+    return path

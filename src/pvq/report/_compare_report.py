@@ -94,6 +94,10 @@ def write_compare_report(
     add(F.fig_budget(result.budget_curve, result.allocation.summary(), fdir))
     add(F.fig_allocation(result.allocation.rows(), fdir))
     add(F.fig_layers(result.layer_rows, fdir))
+    drawn = {p for f in figs.values() for p in (f.png, f.svg)}
+    for old in [*fdir.glob("*.png"), *fdir.glob("*.svg")]:
+        if old not in drawn:
+            old.unlink()  # a figure of an earlier run in this folder (e.g. layers, now skipped)
 
     by_name: dict[str, dict[str, Any]] = {}
     for r in trows:
@@ -193,5 +197,6 @@ def write_compare_report(
 
     atomic_write_text(page, render_compare_html(ctx, figs))
     for p in [page, *files, *(f for fig in figs.values() for f in (fig.png, fig.svg))]:
-        Path(p).chmod(0o644)  # atomic writes create 0600 temp files; a report is meant to be shared
+        if Path(p).exists():  # config.json comes last (the commit marker), after the page
+            Path(p).chmod(0o644)  # a report is meant to be shared
     return page

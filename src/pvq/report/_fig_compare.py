@@ -63,13 +63,10 @@ class Figure:
 
 
 def save(fig: Any, out_dir: Path, key: str, title: str, caption: str) -> Figure:
-    """Write ``fig`` as ``out_dir/key.png`` (150 dpi) and ``.svg``; close it."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
-    fig.savefig(png, dpi=150, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight")
-    plt.close(fig)
+    """Write ``fig`` as ``out_dir/key.png`` (150 dpi) and ``.svg``, each atomically; close it."""
+    from pvq.report._save import save_png_svg
+
+    png, svg = save_png_svg(fig, out_dir, key, dpi=150)
     return Figure(key, title, caption, png, svg)
 
 

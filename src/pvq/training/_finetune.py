@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from pvq._io import atomic_write_text
 from pvq._progress import progress
+from pvq.errors import PvqInputError
 from pvq.training._bn import reestimate_bn
 from pvq.training._data import dataset_len, iterate_batches
 from pvq.training._ddp import DistInfo, dist_info, unwrap, wrap_ddp
@@ -193,6 +194,7 @@ def finetune(
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
+        _check_resume_key(state, cfg, ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         if scale_opt is not None and "scale_opt" in state:
@@ -251,7 +253,7 @@ def finetune(
         if on_epoch is not None:
             on_epoch(row)
         if ckpt is not None and dist.rank == 0:
-            _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history)
+            _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history, cfg)
     if cfg.epochs == 0 and cfg.bn_batches > 0 and cfg.method != "none":
         if schedule is not None:
             set_sparsity(model, cfg.target_sparsity)
@@ -285,9 +287,37 @@ def _epoch_row(epoch: int, loss: float, model: nn.Module, ref_acts, layers, repr
     return row
 
 
-def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history) -> None:  # noqa: ANN001
+def resume_key(cfg: FinetuneConfig) -> str:
+    """What a checkpoint must have been made with to resume from it: every option but the device."""
+    return json.dumps({k: v for k, v in cfg.to_json().items() if k != "device"}, sort_keys=True)
+
+
+def _check_resume_key(state: Any, cfg: FinetuneConfig, ckpt: Path) -> None:
+    """PvqInputError unless the checkpoint was made with ``cfg``'s options (resuming another run's
+    checkpoint would report its model as this run's, with no training)."""
+    have = state.get("resume_key") if isinstance(state, dict) else None
+    if have == resume_key(cfg):
+        return
+    try:
+        old = json.loads(have) if isinstance(have, str) else None
+    except json.JSONDecodeError:
+        old = None
+    new = json.loads(resume_key(cfg))
+    what = (
+        ", ".join(f"{k} {old.get(k)!r} -> {new[k]!r}" for k in sorted(new) if old.get(k) != new[k])
+        if isinstance(old, dict)
+        else "no record of its options"
+    )
+    raise PvqInputError(
+        f"--resume: {ckpt} was made with other options ({what}); start afresh without --resume, "
+        f"or use another --out"
+    )
+
+
+def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history, cfg) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step, "sparsity": s}
+    state = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step, "sparsity": s,
+             "resume_key": resume_key(cfg)}  # fmt: skip
     if scale_opt is not None:
         state["scale_opt"] = scale_opt.state_dict()
     tmp = path.with_suffix(".tmp")

@@ -1,0 +1,355 @@
+"""Nothing stale, nothing lost (issue 18 D1, D5, D6, D11, D13, D14; issue 11 §4): resumable files are keyed
+on the source's content and every option that changes them, output folders are checked up front, locked,
+never the source's, written so that a killed run cannot leave a mixed folder, and Ctrl-C says what it kept."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from pvq.cli import main
+from pvq.errors import PvqInputError
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    """The CLI in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pvq: error:"), err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def tiny_pt(path: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.Flatten(), nn.Linear(64, 10))
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def two_tensors(path: Path, seed: int) -> Path:
+    g = torch.Generator().manual_seed(seed)
+    save_file(
+        {"a.weight": torch.randn(16, 16, generator=g), "b.weight": torch.randn(8, 32, generator=g)}, str(path)
+    )
+    return path
+
+
+# ---- D1: stale or foreign results ------------------------------------------------------------------------
+
+
+def test_tensors_out_refuses_results_of_another_source_or_options(tmp_path: Path) -> None:
+    a, b = two_tensors(tmp_path / "a.safetensors", 0), two_tensors(tmp_path / "b.safetensors", 1)
+    d = tmp_path / "d"
+    code, out, err = run("tensors", a, "--bits", "4", "--out", d, "--json")
+    assert code == 0, err
+    rows_a = json.loads(out)
+    code, out, err = run("tensors", b, "--bits", "4", "--out", d, "--json")  # same names, other numbers
+    one_line_error(code, err, "source_content", "--out")
+    code, out, err = run("tensors", a, "--bits", "8", "--out", d, "--json")
+    one_line_error(code, err, "bits")
+    code, out, err = run("tensors", a, "--bits", "4", "--out", d, "--json")  # the same run resumes
+    assert code == 0, err
+    assert json.loads(out) == rows_a
+
+
+def test_compare_refuses_partial_results_of_a_replaced_file(tmp_path: Path) -> None:
+    src, d = tiny_pt(tmp_path / "m.pt", seed=0), tmp_path / "d"
+    code, _, err = run("compare", src, "--bits", "4", "--out", d, "--quiet")
+    assert code == 0, err
+    tiny_pt(src, seed=1)  # new content under the same name
+    code, _, err = run("compare", src, "--bits", "4", "--out", d, "--quiet")
+    one_line_error(code, err, "partial/tensors.jsonl", "source_content")
+    assert "delete" in err
+
+
+def test_finetune_resume_refuses_a_checkpoint_made_with_other_options(tmp_path: Path) -> None:
+    from pvq.training import FinetuneConfig, finetune
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+    data = torch.utils.data.TensorDataset(torch.randn(64, 16), torch.randint(0, 4, (64,)))
+    cfg = FinetuneConfig(method="quant", bits=4, epochs=1, batch_size=32, bn_batches=0)
+    finetune(model, data, cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(PvqInputError, match=r"bits 4 -> 2"):
+        finetune(model, data, replace(cfg, bits=2, epochs=2), checkpoint_dir=tmp_path, resume=True)
+    res = finetune(model, data, replace(cfg, epochs=1), checkpoint_dir=tmp_path, resume=True)
+    assert [r["epoch"] for r in res.history] == [1]  # same options: resumed, nothing left to train
+
+
+def test_a_second_writer_is_refused(tmp_path: Path) -> None:
+    src, d = tiny_pt(tmp_path / "m.pt"), tmp_path / "d"
+    d.mkdir()
+    holder = subprocess.Popen(  # another pvq run holding the folder's lock
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(120)",
+            str(d / ".pvq.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, _, err = run("compare", src, "--bits", "4", "--out", d, "--quiet")
+        one_line_error(code, err, "in use by another pvq run")
+        code, _, err = run("tensors", src, "--bits", "4", "--out", d)
+        one_line_error(code, err, "in use by another pvq run")
+        assert sorted(p.name for p in d.iterdir()) == [".pvq.lock"]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = run("tensors", src, "--bits", "4", "--out", d)  # free again
+    assert code == 0, err
+
+
+def test_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
+    from pvq._outdir import open_output
+
+    with open_output(tmp_path / "o") as a, open_output(tmp_path / "o") as b:
+        assert a.path == b.path
+
+
+# ---- issue 11 §4: every cache keyed on everything that changes it ------------------------------------------
+
+
+def test_compare_layers_key_covers_every_option_that_changes_the_rows() -> None:
+    from pvq.compare import CompareConfig
+
+    base = CompareConfig(source="m.pt")
+    for change in ({"chunks": 8}, {"layers": 3}, {"solve_time_s": 5.0}, {"calib_samples": 16}, {"seed": 1}):
+        assert replace(base, **change).fingerprint()["layers.jsonl"] != base.fingerprint()["layers.jsonl"], (
+            change
+        )
+    for change in ({"layer_time_s": 10.0}, {"budget": "3"}):  # how much is done / what is done with the rows
+        assert replace(base, **change).fingerprint() == base.fingerprint(), change
+
+
+def test_chunks_are_identified_by_content_not_position() -> None:
+    from pvq.compare._layers_stage import chunk_id
+    from pvq.layerwise import ChunkProblem
+
+    G, W = np.eye(4), np.ones((2, 4))
+    p = ChunkProblem("l", 0, G, W, inputs=np.arange(0, 4), row_ids=np.arange(2))
+    assert chunk_id(p) == "r0-1:c0-4"
+    assert chunk_id(replace(p, inputs=np.arange(4, 8))) != chunk_id(p)  # same position, other columns
+    assert chunk_id(replace(p, chunk=3)) == chunk_id(p)  # same content, other position
+    assert chunk_id(replace(p, row_ids=np.array([0, 5]))) != chunk_id(replace(p, row_ids=np.array([0, 4])))
+
+
+def test_layers_task_key_covers_scales_and_seed() -> None:
+    from pvq.layerwise import ChunkProblem
+    from pvq.layerwise._run import task_key
+
+    p = ChunkProblem("l", 0, np.eye(4), np.ones((2, 4)), scales={4: 0.1}, row_ids=np.arange(2))
+    args = ([4], {"quant": ["rtn"]}, 1.0)
+    assert task_key(replace(p, scales={4: 0.2}), *args) != task_key(p, *args)
+    assert task_key(p, *args, seed=1) != task_key(p, *args, seed=0)
+    assert task_key(replace(p, row_ids=np.array([3, 4])), *args) != task_key(p, *args)
+    assert task_key(p, *args) == task_key(replace(p, scales={4: 0.1}), *args)
+
+
+# ---- D5: never write into the source ----------------------------------------------------------------------
+
+
+def test_compare_out_into_the_models_own_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    src = tiny_pt(folder / "m.pt")
+    (folder / "config.json").write_text('{"model_type": "mine"}')
+    for out in (folder, tmp_path):  # the source's folder, and a folder that holds it
+        code, _, err = run("compare", src, "--bits", "4", "--out", out, "--quiet")
+        one_line_error(code, err, "holds the source")
+    assert json.loads((folder / "config.json").read_text()) == {"model_type": "mine"}
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "m.pt"]
+
+
+def test_out_inside_a_folder_source_is_refused(tmp_path: Path) -> None:
+    from pvq._outdir import check_not_source
+
+    (tmp_path / "hf").mkdir()
+    with pytest.raises(PvqInputError, match="holds the source"):
+        check_not_source(tmp_path / "hf" / "report", [tmp_path / "hf"])
+    check_not_source(tmp_path / "report", [tmp_path / "hf"])  # a sibling is fine
+
+
+# ---- D6: outputs checked before the work; a late failure loses nothing ------------------------------------
+
+
+def test_tensors_unwritable_csv_is_refused_before_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.tensors
+
+    def no_sweep(*a: object, **k: object) -> None:
+        raise AssertionError("the sweep ran before the output was checked")
+
+    monkeypatch.setattr(pvq.tensors, "sweep", no_sweep)
+    f = two_tensors(tmp_path / "a.safetensors", 0)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, out, err = run("tensors", f, "--csv", blocker / "r.csv")
+    one_line_error(code, err, "--csv", "r.csv")
+    code, out, err = run("tensors", f, "--out", blocker)
+    one_line_error(code, err, "--out", "not a folder")
+
+
+def test_solve_out_existing_file_is_refused_before_solving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.layerwise
+
+    def no_solve(*a: object, **k: object) -> None:
+        raise AssertionError("solved before the output was checked")
+
+    monkeypatch.setattr(pvq.layerwise, "solve_row", no_solve)
+    prob = tmp_path / "p.npz"
+    np.savez(prob, G=np.eye(4), w=np.array([1.0, -0.5, 0.25, 2.0]))
+    existing = tmp_path / "rows"
+    existing.write_text("keep me")
+    code, out, err = run("solve", prob, "--method", "prune", "--bits", "4", "--out", existing)
+    one_line_error(code, err, "--out", "not a folder")
+    assert existing.read_text() == "keep me"
+
+
+def test_tensors_write_failure_at_the_end_prints_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.cli._tensors as cli_tensors
+
+    def disk_full(path: object, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cli_tensors, "atomic_write_text", disk_full)
+    f = two_tensors(tmp_path / "a.safetensors", 0)
+    code, out, err = run("tensors", f, "--bits", "4", "--csv", tmp_path / "r.csv")
+    one_line_error(code, err, "No space left", "stdout")
+    lines = out.splitlines()
+    assert lines[0].startswith("name,shape,") and len(lines) == 3  # header + 2 tensors at 1 bit-width
+
+
+# ---- D11: a killed rewrite never leaves a folder that mixes two runs ---------------------------------------
+
+
+def test_killed_report_rewrite_leaves_no_committed_mixed_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.report._compare_report as report
+
+    src, d = tiny_pt(tmp_path / "m.pt"), tmp_path / "d"
+    code, _, err = run("compare", src, "--bits", "4", "--budget", "3", "--out", d, "--quiet")
+    assert code == 0, err
+    assert json.loads((d / "config.json").read_text())["budget"] == "3"
+
+    def killed(*a: object, **k: object) -> str:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(report, "render_compare_html", killed)  # killed while writing the page
+        code, _, err = run("compare", src, "--bits", "4", "--budget", "4", "--out", d, "--quiet")
+    assert code == 130
+    assert not (d / "config.json").exists()  # no commit marker: the folder does not claim either run
+    code, _, err = run("compare", src, "--bits", "4", "--budget", "4", "--out", d, "--quiet")
+    assert code == 0, err
+    assert json.loads((d / "config.json").read_text())["budget"] == "4"
+    assert "budget 4 bits/weight" in (d / "index.html").read_text()
+
+
+def test_figures_are_written_atomically(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from pvq.report._save import save_png_svg
+
+    save_png_svg(plt.figure(), tmp_path, "f")
+    before = (tmp_path / "f.png").read_bytes()
+    fig = plt.figure()
+
+    def torn(target: object, **kw: object) -> None:
+        if isinstance(target, (str, Path)):
+            Path(target).write_bytes(b"half a figure")
+        else:
+            target.write(b"half a figure")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    fig.savefig = torn  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        save_png_svg(fig, tmp_path, "f")
+    assert (tmp_path / "f.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]  # no temp file left
+
+
+# ---- D13: Ctrl-C says what it kept ------------------------------------------------------------------------
+
+
+def test_ctrl_c_exits_130_and_says_partial_results_were_kept(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(0)
+    f = tmp_path / "many.safetensors"
+    save_file({f"t{i}.weight": torch.randn(128, 128, generator=g) for i in range(300)}, str(f))
+    d = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pvq", "tensors", str(f), "--out", str(d)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    part = d / "tensors.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if part.exists() and part.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "pvq: interrupted; partial results were kept" in err
+    assert "Traceback" not in err
+    kept = part.read_text().count("\n")
+    assert 1 <= kept < 300
+
+
+# ---- D14: one behaviour for empty tensors ------------------------------------------------------------------
+
+
+def test_empty_tensor_is_skipped_with_a_note_by_tensors_and_compare(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(0)
+    f = tmp_path / "m.safetensors"
+    save_file({"empty.weight": torch.zeros(0, 8), "fc.weight": torch.randn(8, 8, generator=g)}, str(f))
+    code, out, err = run("tensors", f, "--bits", "4")
+    assert code == 0, err
+    assert "note: skipped 1 empty tensor(s)" in err and "empty.weight" in err
+    code, out, err = run("tensors", f, "--bits", "4", "--json")
+    assert code == 0, err
+    assert [r["name"] for r in json.loads(out)] == ["fc.weight"]
+    d = tmp_path / "d"
+    code, out, err = run("compare", f, "--bits", "4", "--out", d, "--quiet")
+    assert code == 0, err
+    notes = json.loads((d / "summary.json").read_text())["notes"]
+    assert any("skipped 1 tensor(s)" in n and "empty.weight" in n for n in notes)
