@@ -65,7 +65,11 @@ def make_gguf(path: Path, alignment: bytes | None = None, dims: tuple[int, ...] 
 
 
 def gguf_alignment(vtype: int, value: object) -> bytes:
-    payload = _gstr(str(value)) if vtype == _STR else struct.pack({_U32: "<I", _I32: "<i", _F32: "<f"}[vtype], value)
+    payload = (
+        _gstr(str(value))
+        if vtype == _STR
+        else struct.pack({_U32: "<I", _I32: "<i", _F32: "<f"}[vtype], value)
+    )
     return gguf_kv("general.alignment", vtype, payload)
 
 

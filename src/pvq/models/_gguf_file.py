@@ -123,7 +123,9 @@ class _Cursor:
             return self.string()
         if vtype == _ARRAY:
             if depth >= _MAX_NESTING:
-                raise PvqInputError(f"{self.path}: corrupt GGUF header (arrays nested over {_MAX_NESTING} deep)")
+                raise PvqInputError(
+                    f"{self.path}: corrupt GGUF header (arrays nested over {_MAX_NESTING} deep)"
+                )
             itype, count = self.unpack("<I"), self.unpack("<Q")
             if itype in _NP:
                 dt = np.dtype(_NP[itype])
@@ -189,7 +191,9 @@ def read_gguf(path: Path) -> GGUFFile:
                 f"{path}: tensor {name!r} row length {shape[-1]} is not a multiple of {block}"
             )
         if offset % align:
-            raise PvqInputError(f"{path}: corrupt GGUF header (tensor {name!r} offset {offset} not {align}-aligned)")
+            raise PvqInputError(
+                f"{path}: corrupt GGUF header (tensor {name!r} offset {offset} not {align}-aligned)"
+            )
         nbytes = n // block * type_size  # dims are >= 1 and bounded below by the file size check
         lo = start + offset
         if lo + nbytes > len(mm):
@@ -201,7 +205,12 @@ def read_gguf(path: Path) -> GGUFFile:
 def _alignment(value: Any, path: Path) -> int:
     """``general.alignment``: an integer power of two in 1..2^20 (a string, float, zero or negative value is
     a corrupt header; a negative one used to shift every tensor into the header and read garbage)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ALIGNMENT or value & (value - 1):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 < value <= _MAX_ALIGNMENT
+        or value & (value - 1)
+    ):
         raise PvqInputError(
             f"{path}: corrupt GGUF header (general.alignment must be a power of two up to {_MAX_ALIGNMENT}, got {value!r})"
         )

@@ -100,9 +100,13 @@ def _load_external_data(onnx, model, path: Path) -> None:  # noqa: ANN001
         location = next((e.value for e in t.external_data if e.key == "location"), "")
         rel = Path(location)
         if not location or rel.is_absolute() or ".." in rel.parts:
-            raise PvqInputError(f"{path}: initializer {t.name!r} points outside the model folder ({location!r})")
+            raise PvqInputError(
+                f"{path}: initializer {t.name!r} points outside the model folder ({location!r})"
+            )
         if not (folder / rel).is_file():
-            raise PvqInputError(f"{path}: external-data file {location!r} of initializer {t.name!r} is missing")
+            raise PvqInputError(
+                f"{path}: external-data file {location!r} of initializer {t.name!r} is missing"
+            )
     try:
         onnx.load_external_data_for_model(model, str(folder))
     except Exception as exc:  # onnx's own path checks and short reads
