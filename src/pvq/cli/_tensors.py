@@ -67,20 +67,26 @@ def register(app: typer.Typer) -> None:
         ),
         per_channel: bool = typer.Option(False, "--per-channel", help="add per-output-channel quant/pruning"),
         nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
+        max_elements: float = typer.Option(
+            2e10, "--max-elements", help="refuse a tensor with more elements than this (a file lying about shapes)"
+        ),
     ) -> None:
         """Quantization vs pruning SNR for every conv/linear weight of SOURCE, at every bit-width."""
         from pvq._progress import enable_progress
+        from pvq.cli._common import parse_count
         from pvq.models import load_weights
         from pvq.tensors import sweep
 
         b = parse_bits(bits, lo=2, hi=16)
+        limit = parse_count(max_elements, "--max-elements")
+        nm_patterns = _parse_nm(nm)
         csv_path = Path(csv_file) if csv_file else None
         out = Path(out_dir) if out_dir else None
         if range_search not in ("optimal", "grid"):
             raise PvqInputError(f"--range-search: must be optimal or grid, got '{range_search}'")
         if csv_path is not None and csv_path.is_dir():
             raise PvqInputError(f"--csv: {csv_path} is a folder; give a file name")
-        ws = load_weights(source)
+        ws = load_weights(source, max_elements=limit)
         enable_progress(not json_out)
         res = sweep(
             ws,
@@ -88,7 +94,7 @@ def register(app: typer.Typer) -> None:
             range_search=range_search,
             formats=[f for f in (x.strip() for x in formats.split(",")) if f],
             per_channel=per_channel,
-            nm_patterns=_parse_nm(nm),
+            nm_patterns=nm_patterns,
             count_overhead=count_overhead,
             resume_path=None if out is None else out / "tensors.jsonl",
         )
