@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -24,33 +25,45 @@ for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app; bad input becomes one line on stderr and exit code 2."""
-    try:
-        app(args=argv, standalone_mode=True)
-    except PvqInputError as exc:
-        print(f"pvq: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        _interrupted()
-    except SystemExit as exc:
-        # typer catches Ctrl-C itself (KeyboardInterrupt -> typer.Exit(130) -> sys.exit(130)), so the
-        # interrupt arrives here as SystemExit with the KeyboardInterrupt in its chain
-        if exc.code == 130 and _from_interrupt(exc):
-            _interrupted()
-        raise
+    """Entry point: runs the app and always ends with ``sys.exit``.
+
+    The one error path of the CLI: bad input (a ``PvqInputError`` from any layer, or click's own parameter
+    errors) becomes one ``pvq: error: ...`` line on stderr and exit code 2, with no traceback and no usage
+    box. Library warnings raised on the way are held back: after an error they would only bury the one
+    line that matters; after success they are printed once each, as ``pvq: warning: ...``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            code = app(args=argv, standalone_mode=False)
+        except PvqInputError as exc:
+            _error(str(exc))
+        except typer.TyperException as exc:  # click's UsageError, BadParameter, NoSuchOption, MissingParameter...
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `pvq` or `pvq CMD`: the help, as before
+                ctx = getattr(exc, "ctx", None)
+                print(ctx.get_help() if ctx is not None else exc, file=sys.stderr)
+                sys.exit(2)
+            _error(_click_message(exc))
+        except (KeyboardInterrupt, typer.Abort):
+            code = 130
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
+    for line in dict.fromkeys(f"pvq: warning: {_one_line(str(w.message))}" for w in caught):
+        print(line, file=sys.stderr)
+    sys.exit(code or 0)
 
 
-def _from_interrupt(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return False
+def _click_message(exc: Exception) -> str:
+    """click's message in one line, naming the command: ``solve: Invalid value for '--bits': ...``."""
+    ctx = getattr(exc, "ctx", None)
+    cmd = ctx.info_name if ctx is not None and ctx.parent is not None else None
+    msg = _one_line(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+    return f"{cmd}: {msg}" if cmd else msg
 
 
-def _interrupted() -> None:
-    print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
-    sys.exit(130)
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error(message: str) -> None:
+    print(f"pvq: error: {_one_line(message)}", file=sys.stderr)
+    sys.exit(2)

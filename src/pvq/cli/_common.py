@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable
 from typing import Any, NoReturn
@@ -10,7 +11,9 @@ from typing import Any, NoReturn
 from pvq._io import to_jsonable
 from pvq.errors import PvqInputError
 
-__all__ = ["parse_bits", "not_built", "print_json_rows", "fail"]
+__all__ = ["parse_bits", "parse_count", "check_seed", "check_positive", "not_built", "print_json_rows", "fail"]
+
+SEED_MAX = 2**32 - 1  # the widest range every RNG pvq seeds accepts (numpy, torch, Python's random)
 
 
 def parse_bits(text: str, lo: int = 1, hi: int = 16, arg: str = "--bits") -> list[int]:
@@ -26,6 +29,9 @@ def parse_bits(text: str, lo: int = 1, hi: int = 16, arg: str = "--bits") -> lis
                 a_i, b_i = int(a), int(b)
                 if a_i > b_i:
                     raise PvqInputError(f"{arg}: range '{part}' is empty (start > end)")
+                for end in (a_i, b_i):  # before expanding: 2-9999999999 must not build a list of 10^10
+                    if not lo <= end <= hi:
+                        raise PvqInputError(f"{arg}: bit-widths must be in {lo}..{hi}, got {end}")
                 out.extend(range(a_i, b_i + 1))
             else:
                 out.append(int(part))
@@ -39,6 +45,30 @@ def parse_bits(text: str, lo: int = 1, hi: int = 16, arg: str = "--bits") -> lis
     if bad:
         raise PvqInputError(f"{arg}: bit-widths must be in {lo}..{hi}, got {bad[0]}")
     return list(dict.fromkeys(out))
+
+
+def parse_count(value: float, arg: str, lo: int = 1) -> int:
+    """A whole number >= ``lo`` given as a float option (so ``2e10`` is accepted): PvqInputError otherwise."""
+    if not (math.isfinite(value) and value == int(value) and value >= lo):
+        raise PvqInputError(f"{arg}: must be a whole number >= {lo}, got {value:g}")
+    return int(value)
+
+
+def check_seed(seed: int, arg: str = "--seed") -> int:
+    """A seed in 0..2^32-1 (numpy refuses negative seeds, torch and Python's random larger ones)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise PvqInputError(f"{arg}: must be in 0..{SEED_MAX}, got {seed}")
+    return seed
+
+
+def check_positive(value: float, arg: str, hi: float = math.inf, allow_zero: bool = False) -> float:
+    """A finite number > 0 (>= 0 with ``allow_zero``) and <= ``hi``: PvqInputError naming ``arg`` otherwise."""
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0) and value <= hi
+    if not ok:
+        low = ">= 0" if allow_zero else "> 0"
+        upper = f" and <= {hi:g}" if math.isfinite(hi) else ""
+        raise PvqInputError(f"{arg}: must be a finite number {low}{upper}, got {value:g}")
+    return value
 
 
 def not_built(command: str, issue: str) -> NoReturn:

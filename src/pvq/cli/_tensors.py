@@ -69,16 +69,21 @@ def register(app: typer.Typer) -> None:
         ),
         per_channel: bool = typer.Option(False, "--per-channel", help="add per-output-channel quant/pruning"),
         nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
+        max_elements: float = typer.Option(
+            2e10, "--max-elements", help="refuse a tensor with more elements than this (a file lying about shapes)"
+        ),
     ) -> None:
         """Quantization vs pruning SNR for every conv/linear weight of SOURCE, at every bit-width."""
         from contextlib import nullcontext
 
         from pvq._outdir import check_writable_file, open_output, source_fingerprint
         from pvq._progress import enable_progress
+        from pvq.cli._common import parse_count
         from pvq.models import load_weights
         from pvq.tensors import sweep
 
         b = parse_bits(bits, lo=2, hi=16)
+        limit = parse_count(max_elements, "--max-elements")
         csv_path = Path(csv_file) if csv_file else None
         out = Path(out_dir) if out_dir else None
         if range_search not in ("optimal", "grid"):
@@ -87,7 +92,7 @@ def register(app: typer.Typer) -> None:
         nm_list = _parse_nm(nm)
         if csv_path is not None:  # outputs are checked before the sweep, not after it
             check_writable_file(csv_path, "--csv")
-        ws = load_weights(source)  # lazy: tensors are read one at a time by the sweep
+        ws = load_weights(source, max_elements=limit)  # lazy: tensors are read one at a time by the sweep
         with open_output(out, sources=[source]) if out is not None else nullcontext() as folder:
             if folder is not None:  # tensors.jsonl holds measurements of this source with these options only
                 options = {"bits": b, "range_search": range_search, "formats": fmt_list, "per_channel": per_channel,

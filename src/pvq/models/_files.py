@@ -13,7 +13,7 @@ import torch
 from pvq.errors import PvqInputError
 from pvq.models._weightset import WeightInfo, WeightSet, classify_weight, from_state_dict
 
-__all__ = ["load_torch_file", "load_safetensors", "load_hf_folder", "read_state_dict"]
+__all__ = ["load_torch_file", "load_safetensors", "load_hf_folder", "read_state_dict", "check_stored_tensor"]
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "params")
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
@@ -50,7 +50,37 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise PvqInputError(f"{path}: no tensors found in the checkpoint")
+    for name, t in state.items():
+        check_stored_tensor(t, f"{path}: tensor '{name}'")
     return state
+
+
+def check_stored_tensor(t: torch.Tensor, what: str) -> None:
+    """Refuse a loaded tensor that is not plain dense data, before anything reads or copies it.
+
+    ``weights_only`` unpickling rebuilds any (size, stride, offset) view of a storage, so a 2 KB file can
+    describe a 10^10-element stride-0 view of one float: copying it would need 40 GB. A tensor must be
+    strided (not sparse), hold data (not ``meta``), and address no more elements than its storage holds,
+    while claiming no more elements than that storage (stride-0 expansion is refused).
+    """
+    if t.layout != torch.strided:
+        raise PvqInputError(f"{what} is a {str(t.layout).removeprefix('torch.')} tensor; save dense tensors")
+    if t.is_meta:
+        raise PvqInputError(f"{what} holds no data (a meta tensor); save the materialised weights")
+    if t.is_quantized:
+        raise PvqInputError(f"{what} is a quantized torch tensor; save its float weights")
+    numel = t.numel()
+    if numel == 0:
+        return
+    stored = t.untyped_storage().nbytes() // t.element_size()
+    last = t.storage_offset() + sum((n - 1) * st for n, st in zip(t.shape, t.stride(), strict=True))
+    if any(st < 0 for st in t.stride()) or last >= stored:
+        raise PvqInputError(f"{what} addresses element {last} of a storage of {stored}: corrupt file")
+    if numel > stored:
+        raise PvqInputError(
+            f"{what} claims {numel} elements of shape {tuple(t.shape)} but stores {stored} "
+            "(an expanded/stride-0 view); save it with .contiguous()"
+        )
 
 
 def load_torch_file(path: Path, kinds: tuple[str, ...]) -> WeightSet:
@@ -98,21 +128,17 @@ def load_hf_folder(folder: Path, kinds: tuple[str, ...]) -> WeightSet:
     notes: list[str] = []
     cfg = folder / "config.json"
     if cfg.is_file():
-        try:
-            conf = json.loads(cfg.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PvqInputError(f"{cfg}: corrupt JSON ({_one_line(exc)})") from None
-        arch = ",".join(conf.get("architectures") or []) or conf.get("model_type", "?")
+        conf = _read_json_object(cfg, "config")
+        archs = conf.get("architectures") or []
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise PvqInputError(f"{cfg}: 'architectures' must be a list of class names, got {archs!r:.60}")
+        arch = ",".join(archs) or str(conf.get("model_type", "?"))
         notes.append(f"Hugging Face model: {arch}")
     for index_name, single in (("model.safetensors.index.json", "model.safetensors"),
                                ("pytorch_model.bin.index.json", "pytorch_model.bin")):  # fmt: skip
         index = folder / index_name
         if index.is_file():
-            try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as exc:
-                raise PvqInputError(f"{index}: corrupt index ({_one_line(exc)})") from None
-            shards = [folder / s for s in dict.fromkeys(weight_map.values())]
+            shards = _index_shards(index, folder)
             missing = [s for s in shards if not s.is_file()]
             if missing:
                 raise PvqInputError(f"{missing[0]}: shard listed in {index.name} not found")
@@ -133,6 +159,31 @@ def load_hf_folder(folder: Path, kinds: tuple[str, ...]) -> WeightSet:
             ws.notes.extend(notes)
             return ws
     raise PvqInputError(f"{folder}: no model.safetensors or pytorch_model.bin in this folder")
+
+
+def _read_json_object(path: Path, what: str) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PvqInputError(f"{path}: corrupt JSON ({_one_line(exc)})") from None
+    if not isinstance(obj, dict):
+        raise PvqInputError(f"{path}: corrupt {what} (expected a JSON object, got a {type(obj).__name__})")
+    return obj
+
+
+def _index_shards(index: Path, folder: Path) -> list[Path]:
+    """The shard files a ``*.index.json`` names, in order, each a plain file name inside ``folder``
+    (an absolute path or ``..`` would read files outside the model folder: refused, as for ONNX)."""
+    weight_map = _read_json_object(index, "index").get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise PvqInputError(f"{index}: corrupt index ('weight_map' must map tensor names to shard files)")
+    shards = []
+    for name in dict.fromkeys(weight_map.values()):
+        rel = Path(name)
+        if not name or rel.is_absolute() or ".." in rel.parts:
+            raise PvqInputError(f"{index}: shard {name!r} points outside the model folder")
+        shards.append(folder / rel)
+    return shards
 
 
 def _unpickler_detail(msg: str) -> str:

@@ -48,6 +48,8 @@ _NP = {
     12: "<f8",
 }
 _STRING, _ARRAY = 8, 9
+_MAX_NESTING = 8  # arrays of arrays: real files nest at most 2 deep; deeper is a hostile header
+_MAX_ALIGNMENT = 1 << 20  # llama.cpp writes 32; any power of two up to 1 MiB is accepted
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,14 @@ class _Cursor:
         self.pos += n
         return s
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
+            if depth >= _MAX_NESTING:
+                raise PvqInputError(
+                    f"{self.path}: corrupt GGUF header (arrays nested over {_MAX_NESTING} deep)"
+                )
             itype, count = self.unpack("<I"), self.unpack("<Q")
             if itype in _NP:
                 dt = np.dtype(_NP[itype])
@@ -130,7 +136,7 @@ class _Cursor:
                 return arr.tolist()
             if count > len(self.buf) - self.pos:
                 raise PvqInputError(f"{self.path}: corrupt GGUF header (array of {count})")
-            return [self.value(itype) for _ in range(count)]
+            return [self.value(itype, depth + 1) for _ in range(count)]
         if vtype not in _SCALAR:
             raise PvqInputError(f"{self.path}: corrupt GGUF header (unknown value type {vtype})")
         return self.unpack(_SCALAR[vtype])
@@ -166,8 +172,10 @@ def read_gguf(path: Path) -> GGUFFile:
         if ndim > 8:
             raise PvqInputError(f"{path}: corrupt GGUF header (tensor {name!r} has {ndim} dims)")
         dims = [cur.unpack("<Q") for _ in range(ndim)]
+        if any(d == 0 for d in dims):
+            raise PvqInputError(f"{path}: corrupt GGUF header (tensor {name!r} has a zero dimension {dims})")
         infos.append((name, tuple(reversed(dims)), cur.unpack("<I"), cur.unpack("<Q")))
-    align = int(fields.get("general.alignment", 32))
+    align = _alignment(fields.get("general.alignment", 32), path)
     start = (cur.pos + align - 1) // align * align
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -182,12 +190,31 @@ def read_gguf(path: Path) -> GGUFFile:
             raise PvqInputError(
                 f"{path}: tensor {name!r} row length {shape[-1]} is not a multiple of {block}"
             )
-        nbytes = n // block * type_size
+        if offset % align:
+            raise PvqInputError(
+                f"{path}: corrupt GGUF header (tensor {name!r} offset {offset} not {align}-aligned)"
+            )
+        nbytes = n // block * type_size  # dims are >= 1 and bounded below by the file size check
         lo = start + offset
         if lo + nbytes > len(mm):
             raise PvqInputError(f"{path}: truncated: tensor {name!r} runs past the end of the file")
         tensors.append(GGUFTensor(name, shape, type_id, mm[lo : lo + nbytes]))
     return GGUFFile(path, version, fields, tensors)
+
+
+def _alignment(value: Any, path: Path) -> int:
+    """``general.alignment``: an integer power of two in 1..2^20 (a string, float, zero or negative value is
+    a corrupt header; a negative one used to shift every tensor into the header and read garbage)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 < value <= _MAX_ALIGNMENT
+        or value & (value - 1)
+    ):
+        raise PvqInputError(
+            f"{path}: corrupt GGUF header (general.alignment must be a power of two up to {_MAX_ALIGNMENT}, got {value!r})"
+        )
+    return value
 
 
 # --- pure dequantization kernels (ggml block formats, 32 weights per block, low nibbles first) ---

@@ -12,14 +12,18 @@ from torch import nn
 from pvq.errors import PvqInputError
 from pvq.models._weightset import KINDS, WeightSet, from_module, from_state_dict
 
-__all__ = ["load_weights", "WEIGHT_FILE_SUFFIXES"]
+__all__ = ["load_weights", "WEIGHT_FILE_SUFFIXES", "DEFAULT_MAX_ELEMENTS"]
 
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx", ".gguf")
+# Largest tensor pvq will read (elements): 2e10 is 40x the largest tensor of a 70B model (the vocabulary
+# embedding, ~1e9) and ~80 GB as float32, so only a file that lies about its shapes reaches it.
+DEFAULT_MAX_ELEMENTS = 20_000_000_000
 
 
 def load_weights(
     source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor],
     kinds: tuple[str, ...] = ("conv", "linear"),
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> WeightSet:
     """Load the weight set of a model: name -> float32 tensor with its layer kind.
 
@@ -28,12 +32,26 @@ def load_weights(
     ``weights_only=True``; ``.safetensors``, read lazily; ``.onnx`` initializers; ``.gguf``,
     dequantized), a Hugging Face model folder, an ``nn.Module`` or a mapping name -> tensor.
     ``kinds`` selects layer kinds among conv, linear, embedding, other (default: conv and linear
-    weights with ndim >= 2). Bad input raises PvqInputError with a one-line message naming it.
+    weights with ndim >= 2). A tensor of more than ``max_elements`` elements is refused before it is read
+    (``--max-elements``). Bad input raises PvqInputError with a one-line message naming it.
     """
     kinds = tuple(kinds)
     bad = [k for k in kinds if k not in KINDS]
     if not kinds or bad:
         raise PvqInputError(f"kinds: must be a non-empty subset of {KINDS}, got {kinds}")
+    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
+        raise PvqInputError(f"--max-elements: must be a positive integer, got {max_elements!r}")
+    ws = _load(source, kinds)
+    big = next((i for i in ws.infos.values() if i.numel > max_elements), None)
+    if big is not None:
+        raise PvqInputError(
+            f"{ws.source}: tensor '{big.name}' has {big.numel} elements {big.shape}, over --max-elements "
+            f"{max_elements}; raise the limit if the file is genuine"
+        )
+    return ws
+
+
+def _load(source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor], kinds: tuple[str, ...]) -> WeightSet:
     if isinstance(source, nn.Module):
         return from_module(source, source=type(source).__name__, kinds=kinds)
     if isinstance(source, Mapping):
