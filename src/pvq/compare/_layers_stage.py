@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pvq._io import append_jsonl, read_jsonl
+from pvq._io import append_jsonl, from_jsonable, read_jsonl
 from pvq._progress import progress
 from pvq.metrics import snr_db
 
@@ -147,7 +147,7 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
     layers = pick_layers(_linear_like(model), cfg.layers)
     path = part / "layers.jsonl"
     done = {(r["layer"], r["chunk"], r["bits"]) for r in read_jsonl(path)}
-    rows = [r for r in read_jsonl(path)]
+    rows = [from_jsonable(r) for r in read_jsonl(path)]
     if done:
         log(f"resuming: {len(done)} layer chunks already solved")
     stopped = False
