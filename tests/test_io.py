@@ -5,7 +5,7 @@ import os
 import stat
 from pathlib import Path
 
-from pvq._io import append_jsonl, atomic_write_text, read_jsonl
+from pvq._io import append_jsonl, atomic_write_text, from_jsonable, read_jsonl
 
 
 def test_atomic_write_has_ordinary_permissions(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_jsonl_survives_a_torn_last_line(tmp_path: Path) -> None:
     append_jsonl(p, [{"a": 1}, {"a": float("inf")}])
     with open(p, "a") as f:
         f.write('{"a": 3')  # interrupted mid-write
-    rows = list(read_jsonl(p))
+    rows = [from_jsonable(r) for r in read_jsonl(p)]  # the file is strict JSON: inf is null + a note
     assert rows == [{"a": 1}, {"a": float("inf")}]
     assert json.loads(p.read_text().splitlines()[0]) == {"a": 1}
 
@@ -58,3 +58,38 @@ def test_corrupt_line_in_the_middle_is_an_error_not_skipped(tmp_path: Path) -> N
     p.write_text('{"a": 1}\n{"a": 2, oops\n')  # a bad last line that ends in a newline was not torn
     with pytest.raises(PvqInputError, match="line 2"):
         list(read_jsonl(p))
+
+
+def _strict_loads(text: str):
+    def refuse(token: str):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_to_jsonable_is_strict_json_and_round_trips(tmp_path: Path) -> None:
+    import numpy as np
+
+    from pvq._io import to_jsonable
+
+    obj = {
+        "snr_db": float("inf"),
+        "low": -np.inf,
+        "gap": np.float64("nan"),
+        "ok": np.float32(1.5),
+        "rows": [{"snr_db": float("inf")}, 2.0],
+        "arr": np.array([1.0, np.inf]),
+    }
+    enc = to_jsonable(obj)
+    text = json.dumps(enc)
+    back = _strict_loads(text)  # raises on NaN/Infinity
+    assert back["snr_db"] is None and back["snr_db_note"] == "inf"
+    assert back["low"] is None and back["low_note"] == "-inf"
+    assert back["gap"] is None and back["gap_note"] == "nan"
+    assert back["arr"] == [1.0, None]  # in a list there is no key to carry the note
+    dec = from_jsonable(back)
+    assert dec["snr_db"] == float("inf") and dec["low"] == -float("inf") and np.isnan(dec["gap"])
+    assert dec["rows"][0] == {"snr_db": float("inf")} and dec["ok"] == 1.5
+    assert "snr_db_note" not in dec
+    append_jsonl(tmp_path / "r.jsonl", [obj])
+    _strict_loads((tmp_path / "r.jsonl").read_text())

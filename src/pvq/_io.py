@@ -10,23 +10,60 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "append_jsonl", "read_jsonl", "to_jsonable"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "append_jsonl", "read_jsonl", "to_jsonable", "from_jsonable"]
+
+
+NONFINITE_NOTE = "_note"  # suffix of the key that says what a null stood for: "inf", "-inf" or "nan"
+_TOKENS = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _token(x: float) -> str:
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats to JSON-safe values ('inf', '-inf', 'nan' stay floats)."""
+    """Convert numpy scalars/arrays to plain Python and make every value strict JSON.
+
+    JSON has no infinity or NaN (``json.dumps`` would write ``Infinity``/``NaN``, which strict parsers
+    reject), so a non-finite float becomes ``null``; in a dict, a sibling key ``<key>_note`` says what it
+    stood for (``"inf"``, ``"-inf"`` or ``"nan"``; e.g. ``"snr_db": null, "snr_db_note": "inf"`` for a
+    zero error), so :func:`from_jsonable` can restore it. In a list, a non-finite float is just ``null``.
+    """
     import numpy as np
 
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            v = to_jsonable(v)
+            out[str(k)] = v
+            raw = value[k]
+            if v is None and isinstance(raw, (float, np.floating)) and not math.isfinite(raw):
+                out[f"{k}{NONFINITE_NOTE}"] = _token(float(raw))
+        return out
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return [to_jsonable(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        return value  # json.dumps writes Infinity/NaN; Python's json reads them back.
+        return None
+    return value
+
+
+def from_jsonable(value: Any) -> Any:
+    """Undo :func:`to_jsonable`'s encoding of non-finite floats in dicts: ``{"k": null, "k_note": "inf"}``
+    reads back as ``{"k": inf}`` (recursively); everything else is returned as it is."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k.endswith(NONFINITE_NOTE) and k[: -len(NONFINITE_NOTE)] in value and v in _TOKENS:
+                continue
+            note = value.get(f"{k}{NONFINITE_NOTE}")
+            out[k] = _TOKENS[note] if v is None and isinstance(note, str) and note in _TOKENS else from_jsonable(v)
+        return out
+    if isinstance(value, list):
+        return [from_jsonable(v) for v in value]
     return value
 
 

@@ -82,6 +82,7 @@ def fail(message: str) -> NoReturn:
 
 
 def print_json_rows(rows: Iterable[dict[str, Any]]) -> None:
-    """``--json``: a JSON array of row objects on stdout and nothing else."""
-    sys.stdout.write(json.dumps([to_jsonable(r) for r in rows], indent=1) + "\n")
+    """``--json``: a JSON array of row objects on stdout and nothing else; strict JSON (a non-finite
+    number is ``null`` with a ``<key>_note`` saying ``inf``/``-inf``/``nan``, see :func:`to_jsonable`)."""
+    sys.stdout.write(json.dumps([to_jsonable(r) for r in rows], indent=1, allow_nan=False) + "\n")
     sys.stdout.flush()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from pvq._defaults import COMPARE_LAYER_TIME_S
 from pvq.cli._common import parse_bits
 from pvq.errors import PvqInputError
 
@@ -47,7 +48,13 @@ def register(app: typer.Typer) -> None:
         ),
         chunks: int = typer.Option(4, "--chunks", help="chunks (sub-problems) solved per sampled layer"),
         layer_time: float = typer.Option(
-            90.0, "--layer-time", help="time budget of the layer-wise stage (s)"
+            COMPARE_LAYER_TIME_S, "--layer-time", help="time budget of the layer-wise stage (s)"
+        ),
+        overhead: bool = typer.Option(
+            True,
+            "--overhead/--no-overhead",
+            help="charge pruning its mask (1 bit/weight) and N:M its metadata in the verdict and the "
+            "recommendation (--no-overhead: the paper's mask-free accounting)",
         ),
         seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
@@ -79,6 +86,7 @@ def register(app: typer.Typer) -> None:
             layers=layers,
             chunks=chunks,
             layer_time_s=layer_time,
+            count_overhead=overhead,
             seed=seed,
         )
         err = Console(stderr=True)
@@ -105,8 +113,8 @@ def register(app: typer.Typer) -> None:
         con = Console()
         t = Table(
             title=f"pvq compare: {result.source} ({len(result.records)} tensors)",
-            caption="wins at equal size with mask/metadata counted (Q = quantization, P = pruning); "
-            "dB = median SNR; paper = the paper's mask-free accounting",
+            caption=f"wins at equal size with mask/metadata {'counted' if overhead else 'free (--no-overhead)'} "
+            "(Q = quantization, P = pruning); dB = median SNR; paper = the paper's mask-free accounting",
             title_justify="left",
         )
         for col in ("bits", "INT-b wins", "others win", "close <1dB", "INT-b dB", "prune dB", "paper"):

@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
             help="'all' or a comma list (prune: magnitude,obs,swap,exact; quant: rtn,gptq,sdp_round,sdp,sdp_box,exact)",
         ),
         time_limit: float = typer.Option(
-            60.0, "--time-limit", help="seconds per exact solve (then: best solution + gap)"
+            60.0,
+            "--time-limit",
+            help="seconds per row, all solvers and warm starts included (exact: then best solution + gap)",
         ),
         json_out: bool = typer.Option(
             False, "--json", help="print a JSON array of rows on stdout and nothing else"
@@ -71,7 +73,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed of the randomized rounding"),
     ) -> None:
         from pvq._progress import enable_progress
-        from pvq.layerwise import layer_scale, load_problem_npz, result_rows, solve_row
+        from pvq.layerwise import layer_scale, load_problem_npz, result_rows, sdp_skips, solve_row
 
         if method not in ("prune", "quant"):
             fail(f"--method: must be prune or quant, got '{method}'")
@@ -86,6 +88,10 @@ def register(app: typer.Typer) -> None:
             with open_output(out):
                 pass
         G, W, scales = load_problem_npz(problem)
+        for name, why in sdp_skips(G.shape[0], names, time_limit).items():
+            if solvers.strip() != "all":  # asked for by name: refuse rather than run without it
+                fail(f"--solvers: {name}: {why}; leave it out or raise --time-limit")
+            print(f"pvq solve: skipping {name}: {why}", file=sys.stderr)
         scale = None
         if method == "quant":
             scale = scales.get(f"scale_{bits}", scales.get("scale"))

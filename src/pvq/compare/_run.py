@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
+from pvq._defaults import COMPARE_LAYER_TIME_S
+from pvq._io import append_jsonl, atomic_write_text, from_jsonable, read_jsonl, to_jsonable
 from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
@@ -42,8 +43,9 @@ class CompareConfig:
 
     ``source``: bundled model name or path; ``bits``: bit budgets (2..8); ``budget``: total size for the
     model-level recommendation (``parse_budget`` syntax: bits/weight, ``25%`` of FP16, ``1.5MB``);
-    ``count_overhead``: add mask/N:M metadata to pruning's size (the headline verdict), the paper's
-    mask-free accounting is always reported beside it; ``layers``/``chunks``: how many layers and chunks
+    ``count_overhead``: add mask/N:M metadata to pruning's size in the headline verdict and the
+    recommendation (``False``: the paper's accounting there too); the paper's mask-free accounting is
+    always reported beside it; ``layers``/``chunks``: how many layers and chunks
     per layer the layer-wise comparison samples (0 layers: skip); ``calib_samples``: calibration inputs;
     ``solve_time_s``: time limit per exact solve; ``layer_time_s``: total time for the layer-wise stage.
     """
@@ -59,7 +61,7 @@ class CompareConfig:
     calib_samples: int = 8
     opt_dim: int = 32
     solve_time_s: float = 2.0
-    layer_time_s: float = 60.0
+    layer_time_s: float = COMPARE_LAYER_TIME_S
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -177,7 +179,7 @@ def _layers_key_extra() -> dict[str, Any]:
 def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[str, Any]]:
     """Measure every tensor (resumable). Returns records in model order."""
     path = part / "tensors.jsonl"
-    done = {r["name"]: r for r in read_jsonl(path) if "name" in r}
+    done = {r["name"]: from_jsonable(r) for r in read_jsonl(path) if "name" in r}
     todo = [n for n in ws if n not in done]
     if done:
         log(f"resuming: {len(done)} of {len(ws)} tensors already measured")
@@ -252,7 +254,7 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         notes.append(note)
     seconds["tensors"] = time.perf_counter() - t1
 
-    options = {r["name"]: options_from_rows(r["rows"], r["extra"], count_overhead=True) for r in records}
+    options = {r["name"]: options_from_rows(r["rows"], r["extra"], count_overhead=cfg.count_overhead) for r in records}
     options_paper = {r["name"]: options_from_rows(r["rows"], [], count_overhead=False) for r in records}
     sizes = {r["name"]: int(r["numel"]) for r in records}
     verdicts = tensor_verdicts(options, cfg.bits)

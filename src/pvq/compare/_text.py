@@ -62,7 +62,7 @@ def verdict_text(result: Any) -> Verdict:
         head = f"At {ref_bits} bits per weight, **{DISPLAY[top]} is better for {s['wins'][top]} of {n} tensors** (quantization: {q_wins})"
     head += (
         f" (median SNR {_db(s['median_quant_snr_db'])} for INT{ref_bits} vs {_db(s['median_prune_snr_db'])} "
-        f"for the best pruning of the same size, mask counted)."
+        f"for the best pruning of the same size, mask {'counted' if cfg.count_overhead else 'not counted'})."
     )
     v = [head]
     points: list[str] = []

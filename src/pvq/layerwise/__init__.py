@@ -22,12 +22,28 @@ from pvq.layerwise._prune_magnitude import magnitude_mask, prune_magnitude
 from pvq.layerwise._prune_obs import prune_obs
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._quant_heuristics import quant_gptq, quant_rtn
-from pvq.layerwise._quant_sdp import SdpSolution, quant_sdp_bound, quant_sdp_rounding, solve_sdp
+from pvq.layerwise._quant_sdp import (
+    SdpCost,
+    SdpFailed,
+    SdpSolution,
+    quant_sdp_bound,
+    quant_sdp_rounding,
+    sdp_cost,
+    solve_sdp,
+)
 from pvq.layerwise._quant_sphere import box_order, quant_exact, vblast_order
 from pvq.layerwise._range import layer_scale
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 from pvq.layerwise._run import run_layer_problems, task_key
-from pvq.layerwise._solvers import DEFAULT_SOLVERS, SOLVERS, SolverSpec, result_rows, solve_row, solver_names
+from pvq.layerwise._solvers import (
+    DEFAULT_SOLVERS,
+    SOLVERS,
+    SolverSpec,
+    result_rows,
+    sdp_skips,
+    solve_row,
+    solver_names,
+)
 
 __all__ = [
     "SolveResult",
@@ -49,6 +65,9 @@ __all__ = [
     "vblast_order",
     "SdpSolution",
     "solve_sdp",
+    "SdpCost",
+    "SdpFailed",
+    "sdp_cost",
     "quant_sdp_bound",
     "quant_sdp_rounding",
     "SolverSpec",
@@ -56,6 +75,7 @@ __all__ = [
     "DEFAULT_SOLVERS",
     "solver_names",
     "solve_row",
+    "sdp_skips",
     "result_rows",
     "ChunkProblem",
     "chunk_ranges",

@@ -69,11 +69,20 @@ def solve_chunk_task(
 
 def chunk_summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Chunk-level SNR per (layer, chunk, bits, method, solver): ``10 log10(sum signal / sum error)`` over
-    the chunk's rows (the paper's per-chunk points), with the worst status and total seconds."""
+    the chunk's rows (the paper's per-chunk points), with the worst status and total seconds. A solver
+    with any row without a value (status ``skipped``, or ``inaccurate`` for a bound: no certified bound)
+    gets no chunk summary: a value or bound pooled over part of the rows would be neither."""
     import math
 
+    missing = {
+        (r["layer"], r["chunk"], r["bits"], r["method"], r["solver"])
+        for r in rows
+        if r.get("error") is None or not math.isfinite(r["error"])
+    }
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
+        if (r["layer"], r["chunk"], r["bits"], r["method"], r["solver"]) in missing:
+            continue
         key = (r["layer"], r["chunk"], r["bits"], r["method"], r["solver"])
         g = groups.setdefault(
             key, {"signal": 0.0, "error": 0.0, "seconds": 0.0, "rows": 0, "optimal": 0, "kind": r["kind"]}

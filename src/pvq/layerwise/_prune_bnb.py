@@ -31,11 +31,15 @@ def prune_exact(
     warm_start: np.ndarray | None = None,
     rtol: float = 1e-9,
     batch_nodes: int | None = None,
+    heuristic: bool = True,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
-    ``time_limit`` in seconds (``None``: no limit); ``warm_start`` an optional (n,) candidate ``w``.
-    ``rtol``: nodes whose bound is within this relative distance of the incumbent are closed.
+    ``time_limit`` in seconds (``None``: no limit) covers the whole call, the heuristic warm start
+    included; ``warm_start`` an optional (n,) candidate ``w``. ``heuristic``: first run
+    :func:`prune_swap` for an incumbent (a caller that already has its result passes it as
+    ``warm_start`` and ``False``). ``rtol``: nodes whose bound is within this relative distance of the
+    incumbent are closed.
     """
     t0 = time.perf_counter()
     G, w0 = check_row(G, w0)
@@ -51,8 +55,12 @@ def prune_exact(
     if batch_nodes is None:  # nodes per compiled call: about 10 ms of work between time-limit checks
         batch_nodes = max(50, int(2e6 / (n * n)))
     # incumbent: the best heuristic (and the caller's warm start)
-    heur = prune_swap(G, w0, k)
-    best_w, best_v = heur.solution, heur.value
+    notes: tuple[str, ...] = ()
+    best_w, best_v = np.zeros(n), row_error(G, w0, np.zeros(n))  # everything pruned: always feasible
+    if heuristic:
+        left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        heur = prune_swap(G, w0, k, time_limit=left)
+        best_w, best_v, notes = heur.solution, heur.value, heur.notes
     if warm_start is not None:
         ws = np.asarray(warm_start, dtype=np.float64)
         if np.count_nonzero(ws) <= k:
@@ -62,7 +70,7 @@ def prune_exact(
     if k == 0:
         return SolveResult(best_v, best_v, 0.0, time.perf_counter() - t0, "optimal", best_w)
     Hinv, ridge = safe_inverse(G)
-    notes = (f"ridge {ridge:.3g} added to G (singular)",) if ridge else ()
+    notes += (f"ridge {ridge:.3g} added to G (singular)",) if ridge else ()
     Gr = G + ridge * np.eye(n) if ridge else G
     gdiag = np.ascontiguousarray(np.diag(Gr))
     s = 1.0 / np.sqrt(gdiag)

@@ -13,7 +13,7 @@ from numba import njit
 
 from pvq.layerwise._obs_kernels import drop_coordinate
 
-__all__ = ["obs_prune", "obs_greedy", "swap_search", "bnb_run"]
+__all__ = ["obs_prune", "obs_greedy", "swap_scan", "bnb_run"]
 
 FREE, PRUNED, KEPT = 0, 1, 2
 
@@ -58,63 +58,45 @@ def obs_greedy(w0, Hinv, n_prune):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def swap_search(G, b, keep, max_passes):  # pragma: no cover - compiled
-    """Best-improvement 1-swap local search on the support ``keep`` (bool, modified in place).
+def swap_scan(G, b, keep, S, H, u, E, jj_lo, jj_hi, best_gain):  # pragma: no cover - compiled
+    """One slice of a best-improvement 1-swap pass on the support ``keep`` (bool): the best exchange of
+    a kept weight ``S[jj]``, ``jj_lo <= jj < jj_hi``, for a pruned one.
 
-    Maximises the explained energy ``E(S) = b_S^T G_SS^-1 b_S`` (``b = G w0``); the error is
-    ``w0^T G w0 - E(S)``. A swap out ``j`` / in ``i`` is scored exactly by an OBS downdate followed by a
-    bordered-inverse update, O(k^2) per pair. Returns the number of swaps made.
+    Maximises the explained energy ``E(S) = b_S^T G_SS^-1 b_S`` (``b = G w0``; the error is
+    ``w0^T G w0 - E(S)``); ``H = G_SS^-1``, ``u = H b_S``, ``E = b_S^T u``. A swap out ``j`` / in ``i`` is
+    scored exactly by an OBS downdate followed by a bordered-inverse update, O(k^2) per pair. The
+    caller checks its deadline between slices. Returns ``(gain, out, in)``; ``out = -1`` when no swap
+    gains more than ``best_gain``.
     """
     n = G.shape[0]
-    swaps = 0
-    for _ in range(max_passes):
-        S = np.nonzero(keep)[0]
-        k = S.shape[0]
-        if k == 0 or k == n:
-            return swaps
-        Gss = np.empty((k, k))
-        for a in range(k):
-            for c in range(k):
-                Gss[a, c] = G[S[a], S[c]]
-        H = np.linalg.inv(Gss)
-        bs = np.empty(k)
-        for a in range(k):
-            bs[a] = b[S[a]]
-        u = H @ bs
-        E = bs @ u
-        best_gain = 1e-12 * abs(E) + 1e-300
-        best_out = -1
-        best_in = -1
-        g = np.empty(k)
-        for jj in range(k):
-            hjj = H[jj, jj]
-            if hjj <= 0.0:
+    k = S.shape[0]
+    best_out = -1
+    best_in = -1
+    g = np.empty(k)
+    for jj in range(jj_lo, jj_hi):
+        hjj = H[jj, jj]
+        if hjj <= 0.0:
+            continue
+        Hd = H - np.outer(H[:, jj], H[jj, :]) / hjj
+        ud = u - (u[jj] / hjj) * H[:, jj]
+        Ed = E - u[jj] * u[jj] / hjj
+        for i in range(n):
+            if keep[i]:
                 continue
-            Hd = H - np.outer(H[:, jj], H[jj, :]) / hjj
-            ud = u - (u[jj] / hjj) * H[:, jj]
-            Ed = E - u[jj] * u[jj] / hjj
-            for i in range(n):
-                if keep[i]:
-                    continue
-                for a in range(k):
-                    g[a] = G[S[a], i]
-                g[jj] = 0.0
-                Hg = Hd @ g
-                denom = G[i, i] - g @ Hg
-                if denom <= 1e-14 * G[i, i]:
-                    continue
-                num = b[i] - g @ ud
-                gain = Ed + num * num / denom - E
-                if gain > best_gain:
-                    best_gain = gain
-                    best_out = S[jj]
-                    best_in = i
-        if best_out < 0:
-            return swaps
-        keep[best_out] = False
-        keep[best_in] = True
-        swaps += 1
-    return swaps
+            for a in range(k):
+                g[a] = G[S[a], i]
+            g[jj] = 0.0
+            Hg = Hd @ g
+            denom = G[i, i] - g @ Hg
+            if denom <= 1e-14 * G[i, i]:
+                continue
+            num = b[i] - g @ ud
+            gain = Ed + num * num / denom - E
+            if gain > best_gain:
+                best_gain = gain
+                best_out = S[jj]
+                best_in = i
+    return best_gain, best_out, best_in
 
 
 @njit(cache=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["SolveResult", "STATUSES", "relative_gap", "row_error"]
 
-STATUSES = ("optimal", "time_limit", "heuristic")
+STATUSES = ("optimal", "time_limit", "heuristic", "inaccurate", "skipped")
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,11 @@ class SolveResult:
     solver: the lower bound itself). ``bound``: a proved lower bound on the optimum (``nan`` when the
     solver proves none). ``gap``: ``(value - bound) / value`` (0 when proved optimal, ``nan`` when
     there is no bound). ``seconds``: wall time. ``status``: ``optimal`` (certified; for a bound solver:
-    its relaxation solved), ``time_limit`` (stopped early; ``bound``/``gap`` still valid) or
-    ``heuristic``. ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
+    its relaxation solved to the solver's tolerance), ``time_limit`` (stopped early; ``bound``/``gap``
+    still valid), ``heuristic``, ``inaccurate`` (a bound solver's relaxation was not solved to tolerance:
+    ``value``/``bound`` are ``nan``, no bound is claimed; ``notes`` say what the solver returned) or
+    ``skipped`` (not run, e.g. too large for this machine or the time limit; ``value`` ``nan``, ``notes``
+    say why). ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
     for a pure bound). ``nodes``: search nodes (candidates scored), for the branch-and-bound solvers.
     ``oracle``: for exact quantization, the box-relaxed oracle's (calls that dropped a node, calls that
     did not, nodes it scored; those are part of ``nodes``). ``notes``: anything the caller must know

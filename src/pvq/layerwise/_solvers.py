@@ -9,9 +9,9 @@ Boyd's randomized rounding + 1-opt, the paper's heuristic), ``sdp`` (the paper's
 from __future__ import annotations
 
 import math
-import warnings
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,27 @@ from pvq.layerwise._prune_magnitude import prune_magnitude
 from pvq.layerwise._prune_obs import prune_obs
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._quant_heuristics import quant_gptq, quant_rtn
-from pvq.layerwise._quant_sdp import SdpSolution, quant_sdp_rounding, solve_sdp
+from pvq.layerwise._quant_sdp import (
+    SdpFailed,
+    SdpSolution,
+    quant_sdp_rounding,
+    sdp_bound_result,
+    sdp_skip_reason,
+    solve_sdp,
+)
 from pvq.layerwise._quant_sphere import quant_exact
 from pvq.layerwise._result import SolveResult
 from pvq.metrics import snr_db
 
-__all__ = ["SolverSpec", "SOLVERS", "DEFAULT_SOLVERS", "solver_names", "solve_row", "result_rows"]
+__all__ = [
+    "SolverSpec",
+    "SOLVERS",
+    "DEFAULT_SOLVERS",
+    "solver_names",
+    "sdp_skips",
+    "solve_row",
+    "result_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,29 @@ def _spec(method: str, name: str) -> SolverSpec:
     raise ValueError(f"unknown {method} solver {name!r}; known: {', '.join(solver_names(method))}")
 
 
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.perf_counter())
+
+
+def _skipped(reason: str) -> SolveResult:
+    return SolveResult(math.nan, math.nan, math.nan, 0.0, "skipped", None, notes=(reason,))
+
+
+def sdp_skips(
+    n: int, names: Sequence[str], time_limit: float | None, max_bytes: float | None = None
+) -> dict[str, str]:
+    """The SDP solvers of ``names`` that should not start at size ``n`` (estimated memory over
+    ``max_bytes`` or time over ``time_limit``), each with the reason; see :func:`sdp_skip_reason`."""
+    out: dict[str, str] = {}
+    plain = sdp_skip_reason(n, time_limit, max_bytes) if {"sdp", "sdp_round"} & set(names) else None
+    for name in names:
+        if name in ("sdp", "sdp_round") and plain:
+            out[name] = plain
+        elif name == "sdp_box" and (why := sdp_skip_reason(n, time_limit, max_bytes, box=True)):
+            out[name] = why
+    return out
+
+
 def solve_row(
     G: np.ndarray,
     w0: np.ndarray,
@@ -84,12 +122,21 @@ def solve_row(
     solvers: Sequence[str] | None = None,
     time_limit: float | None = 60.0,
     seed: int = 0,
+    sdp_max_bytes: float | None = None,
 ) -> dict[str, SolveResult]:
     """Run ``solvers`` (default: all of ``method``) on one row. ``G`` (n, n) float64 PSD, ``w0`` (n,).
 
     Pruning keeps ``k = floor(n * bits / 16)`` weights; quantization needs ``scale`` (> 0) and uses the
     symmetric signed ``bits``-bit grid. Exact solvers get the best heuristic found here as warm start.
+    ``time_limit`` (s, ``None``: none) covers the whole row: each solver that can stop early (swap search,
+    SDP, the exact searches and their warm starts) gets what is left of it. An SDP solver whose estimated
+    memory exceeds ``sdp_max_bytes`` (default half the machine's memory) or whose estimated time exceeds
+    the time left is not started: its result has status ``skipped`` and the reason in ``notes`` (so has
+    one whose solvers all failed, each named); one not solved to tolerance has status ``inaccurate`` and
+    no bound (see :func:`sdp_bound_result`).
     """
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     names = list(solvers) if solvers is not None else solver_names(method)
     for name in names:
         _spec(method, name)
@@ -97,45 +144,52 @@ def solve_row(
     out: dict[str, SolveResult] = {}
     if method == "prune":
         k = prune_count(w0.shape[0], bits)
-        fns = {"magnitude": prune_magnitude, "obs": prune_obs, "swap": prune_swap}
+        fns = {"magnitude": prune_magnitude, "obs": prune_obs}
         for name in names:
             if name in fns:
                 out[name] = fns[name](G, w0, k)
+            elif name == "swap":
+                out[name] = prune_swap(G, w0, k, time_limit=_left(deadline))
         if "exact" in names:
             ws = min(out.values(), key=lambda r: r.value).solution if out else None
-            out["exact"] = prune_exact(G, w0, k, time_limit=time_limit, warm_start=ws)
+            out["exact"] = prune_exact(
+                G, w0, k, time_limit=_left(deadline), warm_start=ws, heuristic="swap" not in out
+            )
         return {n: out[n] for n in names}
     if scale is None or not scale > 0 or not math.isfinite(scale):
         raise ValueError(f"quantization needs a positive finite scale, got {scale!r}")
-    sdp: SdpSolution | None = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in names:
-            if name == "rtn":
-                out[name] = quant_rtn(G, w0, scale, bits)
-            elif name == "gptq":
-                out[name] = quant_gptq(G, w0, scale, bits)
-            elif name in ("sdp", "sdp_round"):
-                if sdp is None:
-                    sdp = solve_sdp(G, w0, scale, bits)
-                if name == "sdp":
-                    out[name] = SolveResult(
-                        sdp.bound, sdp.bound, 0.0, sdp.seconds, "optimal", None, notes=(sdp.solver,)
-                    )
-                else:
-                    r = quant_sdp_rounding(G, w0, scale, bits, seed=seed, sdp=sdp)
-                    out[name] = SolveResult(
-                        r.value, r.bound, r.gap, r.seconds + sdp.seconds, r.status, r.solution
-                    )
-            elif name == "sdp_box":
-                s2 = solve_sdp(G, w0, scale, bits, box=True)
-                out[name] = SolveResult(
-                    s2.bound, s2.bound, 0.0, s2.seconds, "optimal", None, notes=(s2.solver,)
-                )
+    sdp: SdpSolution | str | None = None  # the relaxation, or why it failed
+    skips = sdp_skips(w0.shape[0], names, _left(deadline), sdp_max_bytes)
+    for name in names:
+        if name in skips:
+            out[name] = _skipped(skips[name])
+        elif name == "rtn":
+            out[name] = quant_rtn(G, w0, scale, bits)
+        elif name == "gptq":
+            out[name] = quant_gptq(G, w0, scale, bits)
+        elif name in ("sdp", "sdp_round"):
+            if sdp is None:
+                try:
+                    sdp = solve_sdp(G, w0, scale, bits, time_limit=_left(deadline))
+                except SdpFailed as exc:
+                    sdp = str(exc)
+            if isinstance(sdp, str):
+                out[name] = _skipped(sdp)
+            elif name == "sdp":
+                out[name] = sdp_bound_result(sdp)
+            else:
+                r = quant_sdp_rounding(G, w0, scale, bits, seed=seed, sdp=sdp)
+                out[name] = replace(r, seconds=r.seconds + sdp.seconds)
+        elif name == "sdp_box":
+            try:
+                box = solve_sdp(G, w0, scale, bits, box=True, time_limit=_left(deadline))
+                out[name] = sdp_bound_result(box)
+            except SdpFailed as exc:
+                out[name] = _skipped(str(exc))
     if "exact" in names:
         heur = [r for n, r in out.items() if r.solution is not None]
         ws = min(heur, key=lambda r: r.value).solution if heur else None
-        out["exact"] = quant_exact(G, w0, scale, bits, time_limit=time_limit, warm_start=ws)
+        out["exact"] = quant_exact(G, w0, scale, bits, time_limit=_left(deadline), warm_start=ws)
     return {n: out[n] for n in names}
 
 

@@ -79,7 +79,7 @@ def write_compare_report(
         if f is not None:
             figs[f.key] = f
 
-    add(F.fig_verdict_bits(result.summary, fdir))
+    add(F.fig_verdict_bits(result.summary, fdir, overhead=result.config.count_overhead))
     add(F.fig_scatter(trows, fdir))
     curve = theory_curve()
     theory_note = ""
@@ -91,8 +91,8 @@ def write_compare_report(
     else:
         theory_note = "Theory curves not drawn: pvq.theory is not available in this installation."
     add(F.fig_kurtosis_map(trows, vrows, ref_bits, fdir))
-    add(F.fig_budget(result.budget_curve, result.allocation.summary(), fdir))
-    add(F.fig_allocation(result.allocation.rows(), fdir))
+    add(F.fig_budget(result.budget_curve, result.allocation.summary(), fdir, overhead=result.config.count_overhead))
+    add(F.fig_allocation(result.allocation.rows(), fdir, overhead=result.config.count_overhead))
     add(F.fig_layers(result.layer_rows, fdir))
     drawn = {p for f in figs.values() for p in (f.png, f.svg)}
     for old in [*fdir.glob("*.png"), *fdir.glob("*.svg")]:
@@ -163,7 +163,11 @@ def write_compare_report(
     notes = [
         "Quantization: symmetric signed INT-b grid, one MSE-optimal scale per tensor (exact search).",
         "Pruning: magnitude pruning; FP16 values kept. Equal size against FP16: b bits per weight ↔ keep b/16 (paper); "
-        "the headline verdict adds a 1-bit mask per weight for unstructured sparsity and ceil(log2 C(M,N))/M bits for N:M metadata.",
+        + (
+            "the headline verdict adds a 1-bit mask per weight for unstructured sparsity and ceil(log2 C(M,N))/M bits for N:M metadata."
+            if result.config.count_overhead
+            else "the headline verdict uses the same mask-free accounting (--no-overhead)."
+        ),
         "Combinations: N:M (2:4, 1:4) pruning of INT-b values; 50 % magnitude pruning then INT-b quantization of the kept values.",
         "Model-level budget: greedy multiple-choice knapsack over each tensor's options (lower convex hull of size vs relative error), "
         "minimising the sum of relative errors (every layer equally sensitive).",

@@ -80,7 +80,13 @@ def _cap(values: Sequence[float], hi: float = 80.0) -> np.ndarray:
     return np.where(np.isposinf(a), hi, a)
 
 
-def fig_verdict_bits(summary: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+def _overhead_words(overhead: bool) -> str:
+    return "mask/metadata overhead counted" if overhead else "mask/metadata free, the paper's accounting"
+
+
+def fig_verdict_bits(
+    summary: Sequence[Mapping[str, Any]], out_dir: Path, overhead: bool = True
+) -> Figure | None:
     """Stacked bars: share of tensors each family wins at each bit budget; medians of quant/prune SNR."""
     if not summary:
         return None
@@ -131,7 +137,7 @@ def fig_verdict_bits(summary: Sequence[Mapping[str, Any]], out_dir: Path) -> Fig
             "verdict_by_bits",
             "Verdict by bit budget",
             "Left: share of tensors for which each compression family gives the highest SNR at equal storage "
-            "(overhead counted); dashed: share of close calls. Right: median tensor SNR of INT-b quantization and "
+            f"({_overhead_words(overhead)}); dashed: share of close calls. Right: median tensor SNR of INT-b quantization and "
             "of the best pruning option of the same size.",
         )
 
@@ -279,7 +285,10 @@ def fig_theory(
 
 
 def fig_budget(
-    curves: Sequence[Mapping[str, Any]], chosen: Mapping[str, Any] | None, out_dir: Path
+    curves: Sequence[Mapping[str, Any]],
+    chosen: Mapping[str, Any] | None,
+    out_dir: Path,
+    overhead: bool = True,
 ) -> Figure | None:
     """Model SNR vs average bits per weight: the mixed allocation against uniform baselines."""
     if not curves:
@@ -313,7 +322,7 @@ def fig_budget(
                 zorder=5,
             )
         ax.set(
-            xlabel="average bits per weight (overhead counted)",
+            xlabel=f"average bits per weight ({_overhead_words(overhead)})",
             ylabel="model SNR (dB, mean relative error)",
             title="Size budget",
         )
@@ -329,7 +338,9 @@ def fig_budget(
         )
 
 
-def fig_allocation(alloc_rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | None:
+def fig_allocation(
+    alloc_rows: Sequence[Mapping[str, Any]], out_dir: Path, overhead: bool = True
+) -> Figure | None:
     """Bits per weight chosen for each tensor at the recommended budget, coloured by family."""
     if not alloc_rows:
         return None
@@ -366,7 +377,7 @@ def fig_allocation(alloc_rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Fi
             out_dir,
             "allocation",
             "Recommended storage per tensor",
-            "The option chosen for each tensor under the size budget (mask/metadata overhead included); the dotted line "
+            f"The option chosen for each tensor under the size budget ({_overhead_words(overhead)}); the dotted line "
             "is the budget (average bits per weight).",
         )
 
