@@ -278,3 +278,44 @@ def test_exact_tie_is_not_the_runner_up_when_another_family_exists() -> None:
     (v,) = tensor_verdicts(opts, [2])
     assert v.winner == "quantization" and v.runner_up == "pruning" and v.margin_db == pytest.approx(4.9)
     assert not v.uncertain
+
+
+def test_allocate_is_exact_where_the_greedy_is_not() -> None:
+    """Issue 13 §4: the knapsack is solved exactly. The hull greedy buys the steepest upgrade first and then
+    cannot afford the combination that brute force finds."""
+    options = {
+        "a": [Option("quantization", "INT2", 2, 0.0), Option("quantization", "INT6", 6, 30.0)],
+        "b": [Option("quantization", "INT2", 2, 0.0), Option("quantization", "INT5", 5, 10 * math.log10(5))],
+    }
+    sizes = {"a": 100, "b": 100}
+    # room for 4 more bits on one tensor: b's upgrade has the better gain per bit (0.8 / 3 > 0.999 / 4), so the
+    # greedy buys it and can no longer afford a's, which is the better single choice (errors 1.2 vs 1.001)
+    budget = 4.0
+    from pvq.compare._budget import _greedy
+
+    exact = allocate(options, sizes, budget)
+    greedy = _greedy(options, sizes, budget)
+    assert exact.certified and exact.gap == 0.0
+    assert sum(o.rel_error for o in exact.choices.values()) == pytest.approx(_brute_force(options, sizes, budget))
+    assert exact.mean_rel_error < greedy.mean_rel_error
+
+
+def test_plan_is_never_worse_than_any_uniform_baseline() -> None:
+    """Every uniform baseline is a feasible point of the same program, so the certified plan is at least as
+    good in the plan's objective, on random instances with quantization, pruning and N:M options."""
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        options, sizes = {}, {}
+        for t in range(int(rng.integers(2, 7))):
+            q = [Option("quantization", f"INT{b}", b, 6.0 * b + rng.normal(0, 6)) for b in range(2, 9)]
+            p = [Option("pruning", f"prune{b}", b + 1.0, 4.0 * b + rng.normal(0, 8)) for b in range(2, 9)]
+            nm = [Option("n:m", "2:4", 8.75, 10 + rng.normal(0, 5))]
+            options[f"t{t}"] = q + p + nm + [Option("fp16", "FP16", 16.0, math.inf)]
+            sizes[f"t{t}"] = int(rng.integers(10, 10_000))
+        for budget in (3.0, 4.0, 6.0, 9.0):
+            plan = allocate(options, sizes, budget)
+            assert plan.certified and plan.avg_bits <= budget + 1e-9
+            for fam in ("quantization", "pruning", "n:m"):
+                uni = uniform_allocation(options, sizes, fam, budget)
+                if uni is not None:
+                    assert plan.mean_rel_error <= uni.mean_rel_error * (1 + 1e-9), (trial, budget, fam)
