@@ -353,3 +353,24 @@ def test_empty_tensor_is_skipped_with_a_note_by_tensors_and_compare(tmp_path: Pa
     assert code == 0, err
     notes = json.loads((d / "summary.json").read_text())["notes"]
     assert any("skipped 1 tensor(s)" in n and "empty.weight" in n for n in notes)
+
+
+def test_reproduce_refuses_kept_runs_of_another_preset_or_seed(tmp_path: Path) -> None:
+    """table1/fig5/fig8 reuse finished runs by (method, bits, lr): runs of another preset or seed were reused."""
+    d = tmp_path / "d"
+    (d / "table1").mkdir(parents=True)
+    (d / "table1" / "runs.jsonl").write_text(
+        '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
+    )  # no record of what made it
+    code, _, err = run("reproduce", "table1", "--out", d, "--seed", "1")
+    one_line_error(code, err, "table1 was made from other inputs")
+    assert (d / "table1" / "runs.jsonl").read_text() == '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
+
+    from pvq._outdir import open_output
+
+    with open_output(d) as folder:  # a folder claimed for seed 0 resumes for seed 0 only
+        folder.claim("fig5", {"preset": "smoke", "seed": 0})
+        (d / "fig5").mkdir()
+        assert folder.claim("fig5", {"preset": "smoke", "seed": 0}) is True
+        with pytest.raises(PvqInputError, match="differs in: seed"):
+            folder.claim("fig5", {"preset": "smoke", "seed": 1})

@@ -14,6 +14,9 @@ from pvq._progress import enable_progress
 from pvq.cli._common import print_json_rows
 from pvq.errors import PvqInputError
 
+# reproductions that keep finished fine-tuning runs in OUT/NAME (runs.jsonl, checkpoints) and reuse them
+KEPT_RUNS = ("table1", "fig5", "fig8")
+
 
 def register(app: typer.Typer) -> None:
     @app.command("reproduce")
@@ -35,6 +38,12 @@ def register(app: typer.Typer) -> None:
         for n in todo:
             if n not in known:
                 raise PvqInputError(f"pvq reproduce: unknown figure/table '{n}'; known: {', '.join(known) or 'none yet'}")
+        from pvq._outdir import open_output
+
+        with open_output(out) as folder:  # checked before any work; kept runs must be this preset's
+            for n in todo:
+                if n in KEPT_RUNS:
+                    folder.claim(n, {"preset": preset, "seed": seed})
         enable_progress(not json_out)
         all_rows = []
         index_entries = []

@@ -19,15 +19,6 @@ def cached_keys(path: str | Path) -> dict[str, Any]:
     return {str(r["key"]): r["result"] for r in read_jsonl(path) if "key" in r and "result" in r}
 
 
-def _end_line(path: Path) -> None:
-    """Terminate a torn last line (left by a crash mid-write) so the next append starts a fresh line."""
-    if path.exists() and path.stat().st_size:
-        with open(path, "rb+") as f:
-            f.seek(-1, 2)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-
-
 def run_cached(
     fn: Callable[[Any], Any],
     tasks: Sequence[Any],
@@ -43,8 +34,7 @@ def run_cached(
     if len(set(keys)) != len(keys):
         raise ValueError("run_cached: keys must be unique")
     if cache is not None:
-        cache = Path(cache)
-        _end_line(cache)
+        cache = Path(cache)  # a torn last line is skipped here and cut off by the first append
     done = cached_keys(cache) if cache is not None else {}
     out: list[Any] = [done.get(k) for k in keys]
     todo = [i for i, k in enumerate(keys) if k not in done]
