@@ -374,3 +374,37 @@ def test_reproduce_refuses_kept_runs_of_another_preset_or_seed(tmp_path: Path) -
         assert folder.claim("fig5", {"preset": "smoke", "seed": 0}) is True
         with pytest.raises(PvqInputError, match="differs in: seed"):
             folder.claim("fig5", {"preset": "smoke", "seed": 1})
+
+
+@pytest.mark.skipif(
+    not __import__("pvq.data", fromlist=["x"]).DEFAULT_FASHION_MNIST_ROOT.is_dir(),
+    reason="Fashion-MNIST not installed",
+)
+def test_finetune_cli_resume_refuses_other_bits_or_a_replaced_source(tmp_path: Path) -> None:
+    from pvq.models._small_resnet import SmallResNet
+
+    src, d = tmp_path / "net.pt", tmp_path / "d"
+    torch.manual_seed(0)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    small = (
+        "--epochs",
+        "1",
+        "--train-size",
+        "64",
+        "--val-size",
+        "32",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "32",
+    )
+    code, _, err = run(
+        "finetune", src, "--method", "quant", "--bits", "4", *small, "--threads", "1", "--out", d
+    )
+    assert code == 0, err
+    code, _, err = run("finetune", src, "--method", "quant", "--bits", "2", *small, "--out", d, "--resume")
+    one_line_error(code, err, "checkpoint.pt", "finetune")
+    torch.manual_seed(1)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)  # another network under the same name
+    code, _, err = run("finetune", src, "--method", "quant", "--bits", "4", *small, "--out", d, "--resume")
+    one_line_error(code, err, "source_content")
