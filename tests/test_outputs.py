@@ -408,3 +408,11 @@ def test_finetune_cli_resume_refuses_other_bits_or_a_replaced_source(tmp_path: P
     torch.save(SmallResNet((4, 8, 8)).state_dict(), src)  # another network under the same name
     code, _, err = run("finetune", src, "--method", "quant", "--bits", "4", *small, "--out", d, "--resume")
     one_line_error(code, err, "source_content")
+
+
+def test_layers_out_that_is_a_file_is_refused_before_the_capture(tmp_path: Path) -> None:
+    existing = tmp_path / "rows"
+    existing.write_text("keep me")
+    code, _, err = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--out", existing)
+    one_line_error(code, err, "--out", "not a folder")
+    assert existing.read_text() == "keep me"
