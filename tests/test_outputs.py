@@ -416,3 +416,17 @@ def test_layers_out_that_is_a_file_is_refused_before_the_capture(tmp_path: Path)
     code, _, err = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--out", existing)
     one_line_error(code, err, "--out", "not a folder")
     assert existing.read_text() == "keep me"
+
+
+def test_compare_layers_0_does_not_claim_the_layer_rows(tmp_path: Path) -> None:
+    from pvq._outdir import open_output
+    from pvq.compare import CompareConfig
+    from pvq.compare._run import _prepare_out
+
+    cfg = CompareConfig(source="m.pt", out=tmp_path)
+    with open_output(tmp_path) as folder:
+        part = _prepare_out(cfg, folder)
+        (part / "layers.jsonl").write_text("{}\n")
+        _prepare_out(replace(cfg, layers=0), folder)  # a quick re-run without the layer stage is fine
+        with pytest.raises(PvqInputError, match="differs in: layers"):
+            _prepare_out(replace(cfg, layers=1), folder)
