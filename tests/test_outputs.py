@@ -430,3 +430,38 @@ def test_compare_layers_0_does_not_claim_the_layer_rows(tmp_path: Path) -> None:
         _prepare_out(replace(cfg, layers=0), folder)  # a quick re-run without the layer stage is fine
         with pytest.raises(PvqInputError, match="differs in: layers"):
             _prepare_out(replace(cfg, layers=1), folder)
+
+
+@pytest.mark.skipif(
+    not __import__("pvq.data", fromlist=["x"]).DEFAULT_FASHION_MNIST_ROOT.is_dir(),
+    reason="Fashion-MNIST not installed",
+)
+def test_finetune_write_failure_at_the_end_prints_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.cli._finetune as cli_finetune
+    from pvq.models._small_resnet import SmallResNet
+
+    def disk_full(path: object, obj: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    src, d = tmp_path / "net.pt", tmp_path / "d"
+    torch.manual_seed(0)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    monkeypatch.setattr(cli_finetune, "_save_torch", disk_full)  # the model files at the end
+    small = (
+        "--epochs",
+        "1",
+        "--train-size",
+        "64",
+        "--val-size",
+        "32",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "32",
+    )
+    code, out, err = run("finetune", src, "--method", "quant", "--bits", "4", *small, "--out", d)
+    one_line_error(code, err, "No space left", "stdout")
+    assert [r["method"] for r in json.loads(out)] == ["none", "quant"]
+    assert (d / "checkpoint" / "checkpoint.pt").exists()
