@@ -195,8 +195,10 @@ def test_out_inside_a_folder_source_is_refused(tmp_path: Path) -> None:
     from pvq._outdir import check_not_source
 
     (tmp_path / "hf").mkdir()
-    with pytest.raises(PvqInputError, match="holds the source"):
+    with pytest.raises(PvqInputError, match="is inside the source folder"):
         check_not_source(tmp_path / "hf" / "report", [tmp_path / "hf"])
+    with pytest.raises(PvqInputError, match="is the source folder"):
+        check_not_source(tmp_path / "hf", [tmp_path / "hf"])
     check_not_source(tmp_path / "report", [tmp_path / "hf"])  # a sibling is fine
 
 
@@ -432,6 +434,7 @@ def test_compare_layers_0_does_not_claim_the_layer_rows(tmp_path: Path) -> None:
             _prepare_out(replace(cfg, layers=1), folder)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not __import__("pvq.data", fromlist=["x"]).DEFAULT_FASHION_MNIST_ROOT.is_dir(),
     reason="Fashion-MNIST not installed",

@@ -117,11 +117,15 @@ def check_not_source(out: Path, sources: Sequence[str | os.PathLike[str]], arg: 
         if not sp.exists():
             continue
         sp = sp.resolve()
-        inside_folder_source = sp.is_dir() and (o == sp or sp in o.parents)
-        if inside_folder_source or o in sp.parents:
-            raise PvqInputError(
-                f"{arg}: {out} holds the source {s} (pvq never writes next to its input); choose another folder"
-            )
+        if sp.is_dir() and (o == sp or sp in o.parents):
+            where = "is the source folder" if o == sp else "is inside the source folder"
+        elif o in sp.parents:
+            where = "holds the source"
+        else:
+            continue
+        raise PvqInputError(
+            f"{arg}: {out} {where} {s} (pvq never writes into its input); choose another folder"
+        )
 
 
 def check_writable_file(path: str | os.PathLike[str], arg: str) -> Path:
