@@ -202,6 +202,15 @@ def test_out_inside_a_folder_source_is_refused(tmp_path: Path) -> None:
     check_not_source(tmp_path / "report", [tmp_path / "hf"])  # a sibling is fine
 
 
+def test_tensors_csv_into_the_source_is_refused(tmp_path: Path) -> None:
+    f = two_tensors(tmp_path / "a.safetensors", 0)
+    code, _, err = run("tensors", f, "--csv", f)
+    one_line_error(code, err, "--csv", "source")
+    from safetensors.torch import load_file
+
+    assert set(load_file(str(f))) == {"a.weight", "b.weight"}  # still the model
+
+
 # ---- D6: outputs checked before the work; a late failure loses nothing ------------------------------------
 
 
@@ -365,7 +374,7 @@ def test_reproduce_refuses_kept_runs_of_another_preset_or_seed(tmp_path: Path) -
         '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
     )  # no record of what made it
     code, _, err = run("reproduce", "table1", "--out", d, "--seed", "1")
-    one_line_error(code, err, "table1 was made from other inputs")
+    one_line_error(code, err, "table1 has no record of the inputs it was made from")
     assert (d / "table1" / "runs.jsonl").read_text() == '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
 
     from pvq._outdir import open_output

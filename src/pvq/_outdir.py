@@ -128,12 +128,22 @@ def check_not_source(out: Path, sources: Sequence[str | os.PathLike[str]], arg: 
         )
 
 
-def check_writable_file(path: str | os.PathLike[str], arg: str) -> Path:
-    """Check before any work that ``path`` can be written as a file: not a folder, its folder exists
-    (created if missing) and accepts a new file. Returns the path; PvqInputError naming ``arg`` if not."""
+def check_writable_file(
+    path: str | os.PathLike[str], arg: str, sources: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """Check before any work that ``path`` can be written as a file: not a folder, not a source file nor
+    inside a source folder, its folder exists (created if missing) and accepts a new file. Returns the
+    path; PvqInputError naming ``arg`` if not."""
     p = Path(path)
     if p.is_dir():
         raise PvqInputError(f"{arg}: {p} is a folder; give a file name")
+    target = _resolved(p)
+    for s in sources:
+        sp = Path(os.fspath(s)).expanduser()
+        if sp.exists() and (target == sp.resolve() or sp.resolve() in target.parents):
+            raise PvqInputError(
+                f"{arg}: {p} would overwrite or sit inside the source {s}; choose another file"
+            )
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
@@ -228,10 +238,14 @@ class OutputFolder:
             except (OSError, json.JSONDecodeError):
                 have = None
             if have != want:
-                what = ", ".join(_diff(have, want))
+                why = (
+                    f"was made from other inputs (differs in: {', '.join(_diff(have, want))})"
+                    if isinstance(have, dict)
+                    else "has no record of the inputs it was made from (an earlier pvq made it)"
+                )
                 raise PvqInputError(
-                    f"{self.arg}: {target} was made from other inputs (differs in: {what}); resuming would "
-                    f"mix results. Use another {self.arg}, or delete {target} (or all of {self.path}) to start afresh"
+                    f"{self.arg}: {target} {why}; resuming could mix two runs' results. Use another "
+                    f"{self.arg}, or delete {target} (or all of {self.path}) to start afresh"
                 )
             return True
         target.parent.mkdir(parents=True, exist_ok=True)
