@@ -40,27 +40,27 @@ def register(app: typer.Typer) -> None:
                 raise PvqInputError(f"pvq reproduce: unknown figure/table '{n}'; known: {', '.join(known) or 'none yet'}")
         from pvq._outdir import open_output
 
-        with open_output(out) as folder:  # checked before any work; kept runs must be this preset's
+        with open_output(out) as folder:  # checked and locked for the whole run; kept runs: this preset's
             for n in todo:
                 if n in KEPT_RUNS:
                     folder.claim(n, {"preset": preset, "seed": seed})
-        enable_progress(not json_out)
-        all_rows = []
-        index_entries = []
-        for n in todo:
-            sub = out / n
-            result = experiments.get(n)(cfg)
-            sub.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(sub / "result.json", json.dumps(to_jsonable(result.to_json()), indent=1))
-            atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))
-            paths = result.plot(sub)
-            all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
-            notes = list(result.to_json().get("notes", []) or [])
-            index_entries.append((n, notes, [Path(p) for p in paths], len(result.rows())))
-            if not json_out:
-                print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
-                for p in paths:
-                    print(f"  {p}", file=sys.stderr)
+            enable_progress(not json_out)
+            all_rows = []
+            index_entries = []
+            for n in todo:
+                sub = out / n
+                result = experiments.get(n)(cfg)
+                sub.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(sub / "result.json", json.dumps(to_jsonable(result.to_json()), indent=1))
+                paths = result.plot(sub)
+                atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))  # last
+                all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
+                notes = list(result.to_json().get("notes", []) or [])
+                index_entries.append((n, notes, [Path(p) for p in paths], len(result.rows())))
+                if not json_out:
+                    print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
+                    for p in paths:
+                        print(f"  {p}", file=sys.stderr)
         if name == "all":
             from pvq import __version__
             from pvq.report._index import IndexEntry, write_reproduce_index
