@@ -376,9 +376,15 @@ def test_reproduce_refuses_kept_runs_of_another_preset_or_seed(tmp_path: Path) -
     code, _, err = run("reproduce", "table1", "--out", d, "--seed", "1")
     one_line_error(code, err, "table1 has no record of the inputs it was made from")
     assert (d / "table1" / "runs.jsonl").read_text() == '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
+    (d / "table1" / "config.json").write_text('{"preset": "cpu", "seed": 0}')  # an earlier pvq's record
+    code, _, err = run("reproduce", "table1", "--out", d, "--preset", "smoke")
+    one_line_error(code, err, "table1 was made from other inputs (differs in: preset)")
 
     from pvq._outdir import open_output
 
+    with open_output(d) as folder:  # an earlier pvq's record that matches is adopted
+        assert folder.claim("table1", {"preset": "cpu", "seed": 0}, recorded={"preset": "cpu", "seed": 0})
+        assert json.loads((d / "table1.key.json").read_text()) == {"preset": "cpu", "seed": 0}
     with open_output(d) as folder:  # a folder claimed for seed 0 resumes for seed 0 only
         folder.claim("fig5", {"preset": "smoke", "seed": 0})
         (d / "fig5").mkdir()

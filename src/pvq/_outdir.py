@@ -222,11 +222,19 @@ class OutputFolder:
     path: Path
     arg: str = "--out"
 
-    def claim(self, artifact: str, key: Mapping[str, Any], fresh: bool = False) -> bool:
-        """Bind the resumable file ``path/artifact`` to ``key`` (JSON-able). Returns True when the file
-        exists and was made with the same key (resume from it), False when there is nothing to resume.
+    def claim(
+        self,
+        artifact: str,
+        key: Mapping[str, Any],
+        fresh: bool = False,
+        recorded: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Bind the resumable file (or folder) ``path/artifact`` to ``key`` (JSON-able). Returns True when
+        it exists and was made with the same key (resume from it), False when there is nothing to resume.
         Raises PvqInputError when it exists with another key, or with no key at all. ``fresh``: delete
-        the file instead of resuming from it."""
+        the file instead of resuming from it. ``recorded``: for an artifact an earlier pvq made without a
+        key file, the key read from its own records (e.g. a config.json written beside it), if any; it
+        is adopted when it equals ``key``."""
         target = self.path / artifact
         side = target.with_name(target.name + ".key.json")
         want = json.loads(json.dumps(key, sort_keys=True, default=str))
@@ -237,6 +245,10 @@ class OutputFolder:
                 have = json.loads(side.read_text())
             except (OSError, json.JSONDecodeError):
                 have = None
+            if have is None and recorded is not None:
+                have = json.loads(json.dumps(recorded, sort_keys=True, default=str))
+                if have == want:
+                    atomic_write_text(side, json.dumps(want, sort_keys=True))
             if have != want:
                 why = (
                     f"was made from other inputs (differs in: {', '.join(_diff(have, want))})"

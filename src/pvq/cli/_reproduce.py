@@ -18,6 +18,15 @@ from pvq.errors import PvqInputError
 KEPT_RUNS = ("table1", "fig5", "fig8")
 
 
+def _recorded(sub: Path) -> dict | None:
+    """Preset and seed of the run an earlier pvq recorded in ``sub/config.json`` (before key files)."""
+    try:
+        cfg = json.loads((sub / "config.json").read_text())
+        return {"preset": cfg["preset"], "seed": cfg["seed"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("reproduce")
     def reproduce(
@@ -43,7 +52,7 @@ def register(app: typer.Typer) -> None:
         with open_output(out) as folder:  # checked and locked for the whole run; kept runs: this preset's
             for n in todo:
                 if n in KEPT_RUNS:
-                    folder.claim(n, {"preset": preset, "seed": seed})
+                    folder.claim(n, {"preset": preset, "seed": seed}, recorded=_recorded(out / n))
             enable_progress(not json_out)
             all_rows = []
             index_entries = []
