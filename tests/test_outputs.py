@@ -195,9 +195,20 @@ def test_out_inside_a_folder_source_is_refused(tmp_path: Path) -> None:
     from pvq._outdir import check_not_source
 
     (tmp_path / "hf").mkdir()
-    with pytest.raises(PvqInputError, match="holds the source"):
+    with pytest.raises(PvqInputError, match="is inside the source folder"):
         check_not_source(tmp_path / "hf" / "report", [tmp_path / "hf"])
+    with pytest.raises(PvqInputError, match="is the source folder"):
+        check_not_source(tmp_path / "hf", [tmp_path / "hf"])
     check_not_source(tmp_path / "report", [tmp_path / "hf"])  # a sibling is fine
+
+
+def test_tensors_csv_into_the_source_is_refused(tmp_path: Path) -> None:
+    f = two_tensors(tmp_path / "a.safetensors", 0)
+    code, _, err = run("tensors", f, "--csv", f)
+    one_line_error(code, err, "--csv", "source")
+    from safetensors.torch import load_file
+
+    assert set(load_file(str(f))) == {"a.weight", "b.weight"}  # still the model
 
 
 # ---- D6: outputs checked before the work; a late failure loses nothing ------------------------------------
@@ -353,3 +364,122 @@ def test_empty_tensor_is_skipped_with_a_note_by_tensors_and_compare(tmp_path: Pa
     assert code == 0, err
     notes = json.loads((d / "summary.json").read_text())["notes"]
     assert any("skipped 1 tensor(s)" in n and "empty.weight" in n for n in notes)
+
+
+def test_reproduce_refuses_kept_runs_of_another_preset_or_seed(tmp_path: Path) -> None:
+    """table1/fig5/fig8 reuse finished runs by (method, bits, lr): runs of another preset or seed were reused."""
+    d = tmp_path / "d"
+    (d / "table1").mkdir(parents=True)
+    (d / "table1" / "runs.jsonl").write_text(
+        '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
+    )  # no record of what made it
+    code, _, err = run("reproduce", "table1", "--out", d, "--seed", "1")
+    one_line_error(code, err, "table1 has no record of the inputs it was made from")
+    assert (d / "table1" / "runs.jsonl").read_text() == '{"key": "quant_4b_lr0.01", "epochs": 1}\n'
+    (d / "table1" / "config.json").write_text('{"preset": "cpu", "seed": 0}')  # an earlier pvq's record
+    code, _, err = run("reproduce", "table1", "--out", d, "--preset", "smoke")
+    one_line_error(code, err, "table1 was made from other inputs (differs in: preset)")
+
+    from pvq._outdir import open_output
+
+    with open_output(d) as folder:  # an earlier pvq's record that matches is adopted
+        assert folder.claim("table1", {"preset": "cpu", "seed": 0}, recorded={"preset": "cpu", "seed": 0})
+        assert json.loads((d / "table1.key.json").read_text()) == {"preset": "cpu", "seed": 0}
+    with open_output(d) as folder:  # a folder claimed for seed 0 resumes for seed 0 only
+        folder.claim("fig5", {"preset": "smoke", "seed": 0})
+        (d / "fig5").mkdir()
+        assert folder.claim("fig5", {"preset": "smoke", "seed": 0}) is True
+        with pytest.raises(PvqInputError, match="differs in: seed"):
+            folder.claim("fig5", {"preset": "smoke", "seed": 1})
+
+
+@pytest.mark.skipif(
+    not __import__("pvq.data", fromlist=["x"]).DEFAULT_FASHION_MNIST_ROOT.is_dir(),
+    reason="Fashion-MNIST not installed",
+)
+def test_finetune_cli_resume_refuses_other_bits_or_a_replaced_source(tmp_path: Path) -> None:
+    from pvq.models._small_resnet import SmallResNet
+
+    src, d = tmp_path / "net.pt", tmp_path / "d"
+    torch.manual_seed(0)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    small = (
+        "--epochs",
+        "1",
+        "--train-size",
+        "64",
+        "--val-size",
+        "32",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "32",
+    )
+    code, _, err = run(
+        "finetune", src, "--method", "quant", "--bits", "4", *small, "--threads", "1", "--out", d
+    )
+    assert code == 0, err
+    code, _, err = run("finetune", src, "--method", "quant", "--bits", "2", *small, "--out", d, "--resume")
+    one_line_error(code, err, "checkpoint.pt", "finetune")
+    torch.manual_seed(1)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)  # another network under the same name
+    code, _, err = run("finetune", src, "--method", "quant", "--bits", "4", *small, "--out", d, "--resume")
+    one_line_error(code, err, "source_content")
+
+
+def test_layers_out_that_is_a_file_is_refused_before_the_capture(tmp_path: Path) -> None:
+    existing = tmp_path / "rows"
+    existing.write_text("keep me")
+    code, _, err = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--out", existing)
+    one_line_error(code, err, "--out", "not a folder")
+    assert existing.read_text() == "keep me"
+
+
+def test_compare_layers_0_does_not_claim_the_layer_rows(tmp_path: Path) -> None:
+    from pvq._outdir import open_output
+    from pvq.compare import CompareConfig
+    from pvq.compare._run import _prepare_out
+
+    cfg = CompareConfig(source="m.pt", out=tmp_path)
+    with open_output(tmp_path) as folder:
+        part = _prepare_out(cfg, folder)
+        (part / "layers.jsonl").write_text("{}\n")
+        _prepare_out(replace(cfg, layers=0), folder)  # a quick re-run without the layer stage is fine
+        with pytest.raises(PvqInputError, match="differs in: layers"):
+            _prepare_out(replace(cfg, layers=1), folder)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("pvq.data", fromlist=["x"]).DEFAULT_FASHION_MNIST_ROOT.is_dir(),
+    reason="Fashion-MNIST not installed",
+)
+def test_finetune_write_failure_at_the_end_prints_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pvq.cli._finetune as cli_finetune
+    from pvq.models._small_resnet import SmallResNet
+
+    def disk_full(path: object, obj: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    src, d = tmp_path / "net.pt", tmp_path / "d"
+    torch.manual_seed(0)
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    monkeypatch.setattr(cli_finetune, "_save_torch", disk_full)  # the model files at the end
+    small = (
+        "--epochs",
+        "1",
+        "--train-size",
+        "64",
+        "--val-size",
+        "32",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "32",
+    )
+    code, out, err = run("finetune", src, "--method", "quant", "--bits", "4", *small, "--out", d)
+    one_line_error(code, err, "No space left", "stdout")
+    assert [r["method"] for r in json.loads(out)] == ["none", "quant"]
+    assert (d / "checkpoint" / "checkpoint.pt").exists()

@@ -117,19 +117,33 @@ def check_not_source(out: Path, sources: Sequence[str | os.PathLike[str]], arg: 
         if not sp.exists():
             continue
         sp = sp.resolve()
-        inside_folder_source = sp.is_dir() and (o == sp or sp in o.parents)
-        if inside_folder_source or o in sp.parents:
-            raise PvqInputError(
-                f"{arg}: {out} holds the source {s} (pvq never writes next to its input); choose another folder"
-            )
+        if sp.is_dir() and (o == sp or sp in o.parents):
+            where = "is the source folder" if o == sp else "is inside the source folder"
+        elif o in sp.parents:
+            where = "holds the source"
+        else:
+            continue
+        raise PvqInputError(
+            f"{arg}: {out} {where} {s} (pvq never writes into its input); choose another folder"
+        )
 
 
-def check_writable_file(path: str | os.PathLike[str], arg: str) -> Path:
-    """Check before any work that ``path`` can be written as a file: not a folder, its folder exists
-    (created if missing) and accepts a new file. Returns the path; PvqInputError naming ``arg`` if not."""
+def check_writable_file(
+    path: str | os.PathLike[str], arg: str, sources: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """Check before any work that ``path`` can be written as a file: not a folder, not a source file nor
+    inside a source folder, its folder exists (created if missing) and accepts a new file. Returns the
+    path; PvqInputError naming ``arg`` if not."""
     p = Path(path)
     if p.is_dir():
         raise PvqInputError(f"{arg}: {p} is a folder; give a file name")
+    target = _resolved(p)
+    for s in sources:
+        sp = Path(os.fspath(s)).expanduser()
+        if sp.exists() and (target == sp.resolve() or sp.resolve() in target.parents):
+            raise PvqInputError(
+                f"{arg}: {p} would overwrite or sit inside the source {s}; choose another file"
+            )
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
@@ -208,11 +222,19 @@ class OutputFolder:
     path: Path
     arg: str = "--out"
 
-    def claim(self, artifact: str, key: Mapping[str, Any], fresh: bool = False) -> bool:
-        """Bind the resumable file ``path/artifact`` to ``key`` (JSON-able). Returns True when the file
-        exists and was made with the same key (resume from it), False when there is nothing to resume.
+    def claim(
+        self,
+        artifact: str,
+        key: Mapping[str, Any],
+        fresh: bool = False,
+        recorded: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Bind the resumable file (or folder) ``path/artifact`` to ``key`` (JSON-able). Returns True when
+        it exists and was made with the same key (resume from it), False when there is nothing to resume.
         Raises PvqInputError when it exists with another key, or with no key at all. ``fresh``: delete
-        the file instead of resuming from it."""
+        the file instead of resuming from it. ``recorded``: for an artifact an earlier pvq made without a
+        key file, the key read from its own records (e.g. a config.json written beside it), if any; it
+        is adopted when it equals ``key``."""
         target = self.path / artifact
         side = target.with_name(target.name + ".key.json")
         want = json.loads(json.dumps(key, sort_keys=True, default=str))
@@ -223,11 +245,19 @@ class OutputFolder:
                 have = json.loads(side.read_text())
             except (OSError, json.JSONDecodeError):
                 have = None
+            if have is None and recorded is not None:
+                have = json.loads(json.dumps(recorded, sort_keys=True, default=str))
+                if have == want:
+                    atomic_write_text(side, json.dumps(want, sort_keys=True))
             if have != want:
-                what = ", ".join(_diff(have, want))
+                why = (
+                    f"was made from other inputs (differs in: {', '.join(_diff(have, want))})"
+                    if isinstance(have, dict)
+                    else "has no record of the inputs it was made from (an earlier pvq made it)"
+                )
                 raise PvqInputError(
-                    f"{self.arg}: {target} was made from other inputs (differs in: {what}); resuming would "
-                    f"mix results. Use another {self.arg}, or delete {target} (or all of {self.path}) to start afresh"
+                    f"{self.arg}: {target} {why}; resuming could mix two runs' results. Use another "
+                    f"{self.arg}, or delete {target} (or all of {self.path}) to start afresh"
                 )
             return True
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -98,19 +98,39 @@ def register(app: typer.Typer) -> None:
             {**base, "method": method, "bits": bits, "sparsity": res.sparsity, "value": test_acc,
              "val_accuracy": val_acc, "lr": lr, "step_seconds": res.step_seconds},
         ]
-        out.mkdir(parents=True, exist_ok=True)
-        append_jsonl(out / "finetune.jsonl", rows)
-        atomic_write_text(out / "config.json", json.dumps({"source": source, "data": data, "origin": origin,
-                                                           "finetune": cfg.to_json(), "history": res.history,
-                                                           "seconds": time.perf_counter() - t0}, indent=1))
-        torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, out / "model_state.pt")
-        if method in ("quant", "both"):
-            torch.save(export_quantized(res.model), out / "quantized.pt")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            append_jsonl(out / "finetune.jsonl", rows)
+            atomic_write_text(out / "config.json", json.dumps({"source": source, "data": data, "origin": origin,
+                                                               "finetune": cfg.to_json(), "history": res.history,
+                                                               "seconds": time.perf_counter() - t0}, indent=1))
+            _save_torch(out / "model_state.pt", {k: v.cpu() for k, v in res.model.state_dict().items()})
+            if method in ("quant", "both"):
+                _save_torch(out / "quantized.pt", export_quantized(res.model))
+        except OSError as exc:  # the result is not lost: its rows go to stdout, the checkpoint stays
+            print_json_rows(rows)
+            raise PvqInputError(
+                f"--out: cannot write into {out} ({exc.strerror or exc}); the result rows went to stdout and "
+                f"the last epoch's checkpoint is in {out / 'checkpoint'}"
+            ) from None
         if json_out:
             print_json_rows(rows)
         else:
             print(f"{origin['model']}: uncompressed {orig_acc:.2f} %, {method} {bits} bits "
                   f"(sparsity {res.sparsity:.3f}) {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+
+
+def _save_torch(path: Path, obj: object) -> None:
+    """``torch.save`` atomically (a killed run never leaves a half-written file under the final name)."""
+    import io
+
+    import torch
+
+    from pvq._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _claim_checkpoint(out, source, resume, cfg, data, data_root, train_size, val_size, size) -> None:  # noqa: ANN001

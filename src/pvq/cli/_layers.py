@@ -66,6 +66,10 @@ def register(app: typer.Typer) -> None:
             fail(
                 f"SOURCE: '{source}' is not a bundled model ({', '.join(bundled_names())}); activations need a model that runs"
             )
+        from pvq._outdir import open_output
+
+        with open_output(out or Path(f"pvq-layers-{layer.replace('/', '_')}")):
+            pass  # checked (a folder, writable, not in use) before the capture and the solves
         enable_progress(not json_out)
         model = create_model(source)
         batches = calibration_batches(source, calib_batches, seed=seed)

@@ -14,6 +14,18 @@ from pvq._progress import enable_progress
 from pvq.cli._common import print_json_rows
 from pvq.errors import PvqInputError
 
+# reproductions that keep finished fine-tuning runs in OUT/NAME (runs.jsonl, checkpoints) and reuse them
+KEPT_RUNS = ("table1", "fig5", "fig8")
+
+
+def _recorded(sub: Path) -> dict | None:
+    """Preset and seed of the run an earlier pvq recorded in ``sub/config.json`` (before key files)."""
+    try:
+        cfg = json.loads((sub / "config.json").read_text())
+        return {"preset": cfg["preset"], "seed": cfg["seed"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
 
 def register(app: typer.Typer) -> None:
     @app.command("reproduce")
@@ -35,23 +47,29 @@ def register(app: typer.Typer) -> None:
         for n in todo:
             if n not in known:
                 raise PvqInputError(f"pvq reproduce: unknown figure/table '{n}'; known: {', '.join(known) or 'none yet'}")
-        enable_progress(not json_out)
-        all_rows = []
-        index_entries = []
-        for n in todo:
-            sub = out / n
-            result = experiments.get(n)(cfg)
-            sub.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(sub / "result.json", json.dumps(to_jsonable(result.to_json()), indent=1))
-            atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))
-            paths = result.plot(sub)
-            all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
-            notes = list(result.to_json().get("notes", []) or [])
-            index_entries.append((n, notes, [Path(p) for p in paths], len(result.rows())))
-            if not json_out:
-                print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
-                for p in paths:
-                    print(f"  {p}", file=sys.stderr)
+        from pvq._outdir import open_output
+
+        with open_output(out) as folder:  # checked and locked for the whole run; kept runs: this preset's
+            for n in todo:
+                if n in KEPT_RUNS:
+                    folder.claim(n, {"preset": preset, "seed": seed}, recorded=_recorded(out / n))
+            enable_progress(not json_out)
+            all_rows = []
+            index_entries = []
+            for n in todo:
+                sub = out / n
+                result = experiments.get(n)(cfg)
+                sub.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(sub / "result.json", json.dumps(to_jsonable(result.to_json()), indent=1))
+                paths = result.plot(sub)
+                atomic_write_text(sub / "config.json", json.dumps(cfg.to_json(), indent=1))  # last
+                all_rows.extend({"experiment": n, **r} if name == "all" else r for r in result.rows())
+                notes = list(result.to_json().get("notes", []) or [])
+                index_entries.append((n, notes, [Path(p) for p in paths], len(result.rows())))
+                if not json_out:
+                    print(f"{n}: {len(result.rows())} rows -> {sub}", file=sys.stderr)
+                    for p in paths:
+                        print(f"  {p}", file=sys.stderr)
         if name == "all":
             from pvq import __version__
             from pvq.report._index import IndexEntry, write_reproduce_index

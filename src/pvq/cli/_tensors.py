@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         fmt_list = [f for f in (x.strip() for x in formats.split(",")) if f]
         nm_list = _parse_nm(nm)
         if csv_path is not None:  # outputs are checked before the sweep, not after it
-            check_writable_file(csv_path, "--csv")
+            check_writable_file(csv_path, "--csv", sources=[source])
         ws = load_weights(source, max_elements=limit)  # lazy: tensors are read one at a time by the sweep
         with open_output(out, sources=[source]) if out is not None else nullcontext() as folder:
             if folder is not None:  # tensors.jsonl holds measurements of this source with these options only

@@ -162,6 +162,8 @@ def _prepare_out(cfg: CompareConfig, folder: OutputFolder) -> Path:
     src = source_fingerprint(cfg.source)
     data = source_fingerprint(cfg.data, hash_content=False) if cfg.data is not None else None
     for fname, deps in cfg.fingerprint().items():
+        if fname == "layers.jsonl" and cfg.layers == 0:
+            continue  # the layer stage is skipped: its rows are neither read nor written
         key = {**deps, "source_content": src}
         if fname == "layers.jsonl":
             key["data_content"] = data
@@ -247,11 +249,10 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
 
     t1 = time.perf_counter()
     records = sweep_model(ws, cfg, part, log)
+    skipped = skipped_note(list(ws), [r["name"] for r in records])
+    notes += [skipped] if skipped else []
     if not records:
         raise PvqInputError(f"{cfg.source}: every conv/linear weight is empty or all zero")
-    note = skipped_note(list(ws), [r["name"] for r in records])
-    if note:
-        notes.append(note)
     seconds["tensors"] = time.perf_counter() - t1
 
     options = {r["name"]: options_from_rows(r["rows"], r["extra"], count_overhead=cfg.count_overhead) for r in records}

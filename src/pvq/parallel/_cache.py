@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pvq._io import append_jsonl, from_jsonable, read_jsonl
+from pvq._io import append_jsonl, read_jsonl
 from pvq._progress import progress
 from pvq.parallel._executor import Executor, SerialExecutor
 
@@ -16,7 +16,7 @@ __all__ = ["run_cached", "cached_keys"]
 
 def cached_keys(path: str | Path) -> dict[str, Any]:
     """Key -> result of every complete line of the cache file (a truncated last line is ignored)."""
-    return {str(r["key"]): from_jsonable(r["result"]) for r in read_jsonl(path) if "key" in r and "result" in r}
+    return {str(r["key"]): r["result"] for r in read_jsonl(path) if "key" in r and "result" in r}
 
 
 def run_cached(
@@ -34,7 +34,7 @@ def run_cached(
     if len(set(keys)) != len(keys):
         raise ValueError("run_cached: keys must be unique")
     if cache is not None:
-        cache = Path(cache)  # a torn last line is skipped here and cut off by the next append_jsonl
+        cache = Path(cache)  # a torn last line is skipped here and cut off by the first append
     done = cached_keys(cache) if cache is not None else {}
     out: list[Any] = [done.get(k) for k in keys]
     todo = [i for i, k in enumerate(keys) if k not in done]

@@ -309,8 +309,8 @@ def _check_resume_key(state: Any, cfg: FinetuneConfig, ckpt: Path) -> None:
         else "no record of its options"
     )
     raise PvqInputError(
-        f"--resume: {ckpt} was made with other options ({what}); start afresh without --resume, "
-        f"or use another --out"
+        f"--resume: {ckpt} was made with other options ({what}); start afresh (without --resume, or "
+        f"delete {ckpt.parent}), or use another --out"
     )
 
 
