@@ -21,6 +21,7 @@ MSE-optimal per-tensor scale of a 64-row weight matrix drawn like w0 (as the lay
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 import warnings
@@ -186,8 +187,9 @@ def _part_quant(args: argparse.Namespace, source: str) -> None:
                 s = min((solve_sdp(G, w0, scale, 4) for _ in range(2)), key=lambda r: r.seconds)
                 sb = solve_sdp(G, w0, scale, 4, box=True)
             sdp_times.append(s.seconds)
-            snrs["sdp"].append(snr_db(sig, s.bound))
-            snrs["sdp_box"].append(snr_db(sig, sb.bound))
+            # a relaxation not solved to tolerance certifies no bound: no SNR for it
+            snrs["sdp"].append(snr_db(sig, s.bound) if s.status == "optimal" else math.nan)
+            snrs["sdp_box"].append(snr_db(sig, sb.bound) if sb.status == "optimal" else math.nan)
             snrs["sdp_round"].append(snr_db(sig, quant_sdp_rounding(G, w0, scale, 4, sdp=s).value))
     med, med_sdp = statistics.median(times), statistics.median(sdp_times)
     print(

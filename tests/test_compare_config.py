@@ -16,6 +16,10 @@ from pvq.compare import CompareConfig, run_compare
 from pvq.compare._text import verdict_text
 
 
+def _refuse(token: str) -> None:
+    raise ValueError(f"not JSON: {token}")
+
+
 def tiny(path: Path) -> Path:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.Flatten(), nn.Linear(64, 10))
@@ -55,6 +59,9 @@ def test_no_overhead_flag_reaches_config_json(src: Path, tmp_path: Path) -> None
     finally:
         enable_progress(False)
     assert json.loads((out / "config.json").read_text())["count_overhead"] is False
+    for f in [*out.glob("*.json"), *out.glob("partial/*.json*")]:  # strict JSON everywhere (issue 18 D10)
+        for line in f.read_text().splitlines() if f.suffix == ".jsonl" else [f.read_text()]:
+            json.loads(line, parse_constant=_refuse)
     assert "mask-free accounting (--no-overhead)" in (out / "index.html").read_text()
 
 

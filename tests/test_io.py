@@ -93,3 +93,20 @@ def test_to_jsonable_is_strict_json_and_round_trips(tmp_path: Path) -> None:
     assert "snr_db_note" not in dec
     append_jsonl(tmp_path / "r.jsonl", [obj])
     _strict_loads((tmp_path / "r.jsonl").read_text())
+
+
+def _rows_with_inf(t: int) -> list[dict]:
+    return [{"task": t, "snr_db": float("inf"), "gap": float("nan"), "error": 0.0}]
+
+
+def test_resumed_cache_reads_back_what_was_computed(tmp_path: Path) -> None:
+    import math
+
+    from pvq.parallel import run_cached
+
+    cache = tmp_path / "cache.jsonl"
+    first = run_cached(_rows_with_inf, [1, 2], ["a", "b"], cache=cache)
+    _strict_loads(cache.read_text().splitlines()[0])  # strict JSON on disk
+    again = run_cached(_rows_with_inf, [1, 2], ["a", "b"], cache=cache)  # every task from the cache
+    assert again[0][0]["snr_db"] == math.inf and math.isnan(again[1][0]["gap"])
+    assert [r[0]["task"] for r in again] == [r[0]["task"] for r in first]

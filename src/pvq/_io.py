@@ -57,7 +57,7 @@ def from_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if k.endswith(NONFINITE_NOTE) and k[: -len(NONFINITE_NOTE)] in value and v in _TOKENS:
+            if k.endswith(NONFINITE_NOTE) and isinstance(v, str) and v in _TOKENS and k[: -len(NONFINITE_NOTE)] in value:
                 continue
             note = value.get(f"{k}{NONFINITE_NOTE}")
             out[k] = _TOKENS[note] if v is None and isinstance(note, str) and note in _TOKENS else from_jsonable(v)

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
             None, "--max-chunks", help="solve only this many chunks (evenly spread)"
         ),
         max_rows: int = typer.Option(None, "--max-rows", help="solve only this many output rows per chunk"),
-        time_limit: float = typer.Option(60.0, "--time-limit", help="seconds per exact solve"),
+        time_limit: float = typer.Option(60.0, "--time-limit", help="seconds per row and method, all solvers and warm starts included"),
         calib_batches: int = typer.Option(4, "--calib-batches", help="calibration batches of 8 inputs"),
         seed: int = typer.Option(0, "--seed", help="calibration / row sampling seed"),
         json_out: bool = typer.Option(False, "--json", help="print a JSON array of rows on stdout"),

@@ -40,6 +40,8 @@ def parse_solvers(text: str | None, methods: list[str]) -> dict[str, list[str]]:
 
 
 def _fmt(x: float) -> str:
+    if math.isnan(x):  # no value: a skipped solver, or a bound that was not certified (see status)
+        return "-"
     return "inf" if math.isinf(x) else f"{x:.2f}"
 
 

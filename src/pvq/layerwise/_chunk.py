@@ -21,8 +21,8 @@ def solve_problem(
 ) -> list[dict[str, Any]]:
     """Rows (see :func:`pvq.layerwise.result_rows`) for every row of ``problem`` x ``bits`` x ``methods``.
 
-    ``solvers``: method -> solver names (default :data:`DEFAULT_SOLVERS`); ``time_limit`` per exact solve
-    in seconds. Each row also carries ``row_id`` (the output channel).
+    ``solvers``: method -> solver names (default :data:`DEFAULT_SOLVERS`); ``time_limit`` in seconds per
+    row and method, all its solvers and warm starts included (see :func:`solve_row`). Each row also carries ``row_id`` (the output channel).
     """
     solvers = dict(DEFAULT_SOLVERS) if solvers is None else dict(solvers)
     rows: list[dict[str, Any]] = []

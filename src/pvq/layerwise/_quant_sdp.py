@@ -45,6 +45,9 @@ __all__ = [
 # project's 2-core machine (random Gram, 4 bits, no box; benchmarks/bench_sdp_cost.py measures it again):
 # n = 50, 60, 70 took 1.9, 6.2, 19 s and 95, 187, 335 MB above the import baseline, i.e. about
 # 1.0e-9 m^3 s and 52 m^2 bytes. At n = 400 a single allocation of 8 m^2 bytes (52 GB) aborts the process.
+# Re-measured by the benchmark at n = 40, 50, 60: memory 1.09, 1.00, 0.97x the estimate; time 3-17x it
+# on a machine shared by many processes (load ~14 on 2 cores), which is why the solvers also get the
+# time limit itself.
 SDP_SECONDS_PER_M3 = 1.1e-9
 SDP_BYTES_PER_M2 = 56.0
 SDP_BOX_FACTOR = 1.5  # the box adds n linear and n quadratic rows: about 1.3x the time at n = 40

@@ -23,8 +23,8 @@ class SolveResult:
     its relaxation solved to the solver's tolerance), ``time_limit`` (stopped early; ``bound``/``gap``
     still valid), ``heuristic``, ``inaccurate`` (a bound solver's relaxation was not solved to tolerance:
     ``value``/``bound`` are ``nan``, no bound is claimed; ``notes`` say what the solver returned) or
-    ``skipped`` (not run, e.g. too large for this machine or the time limit; ``value`` ``nan``, ``notes``
-    say why). ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
+    ``skipped`` (no result: not started, e.g. too large for this machine or the time limit, or every
+    solver it tried failed; ``value`` ``nan``, ``notes`` say why). ``solution``: weights ``w`` (n,) (quantization: ``scale * z``, dequantized; ``None``
     for a pure bound). ``nodes``: search nodes (candidates scored), for the branch-and-bound solvers.
     ``oracle``: for exact quantization, the box-relaxed oracle's (calls that dropped a node, calls that
     did not, nodes it scored; those are part of ``nodes``). ``notes``: anything the caller must know
