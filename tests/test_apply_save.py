@@ -201,6 +201,26 @@ def test_round_trip_through_compressed_tensors(tmp_path: Path, recipe: str) -> N
     assert torch.equal(state["norm.weight"], model.norm.weight.detach().half().float())
 
 
+def test_groups_that_do_not_divide_a_row_are_stored_pvq_packed_and_said_so(tmp_path: Path) -> None:
+    # SmolLM2-135M's projections have 576 inputs: groups of 128 leave a partial group, which
+    # compressed-tensors cannot dequantize (vllm-project/compressed-tensors#353)
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(576, 64), nn.Linear(64, 32))
+    result = compress(model, {"0.weight": "int4:g128:rtn", "1.weight": "int4:g32:rtn"})
+    report = save_compressed(result, tmp_path / "out")
+    assert report.not_compressed_tensors == ("0.weight",)
+    state, manifest = load_compressed(tmp_path / "out")
+    assert manifest["compressed_tensors_complete"] is False
+    assert "do not divide the 576 inputs" in manifest["not_representable_in_compressed_tensors"]["0.weight"]
+    assert list(manifest["not_representable_in_compressed_tensors"]) == ["0.weight"]
+    for name, cw in result.weights.items():
+        _assert_close_fp16(state[name], cw.dequantize())
+    groups = json.loads((tmp_path / "out" / "config.json").read_text())["quantization_config"][
+        "config_groups"
+    ]
+    assert [g["targets"] for g in groups.values()] == [["1"]]
+
+
 def test_compressed_tensors_reads_the_file_with_its_own_loader(tmp_path: Path) -> None:
     """The package's path-based reader (what a checkpoint loader calls) on model.safetensors itself."""
     from compressed_tensors.compressors import ModelCompressor

@@ -32,9 +32,33 @@ import torch
 
 from pvq.apply._compressed import CompressedWeight, format_levels
 
-__all__ = ["pack_bits", "unpack_bits", "pack_bitmask", "unpack_bitmask", "encode_pvq", "decode_pvq"]
+__all__ = [
+    "pack_bits",
+    "unpack_bits",
+    "pack_bitmask",
+    "unpack_bitmask",
+    "encode_pvq",
+    "decode_pvq",
+    "why_pvq_packed",
+]
 
 _SUFFIXES = ("pvq_codes", "pvq_scale", "pvq_zero_point", "pvq_bitmask", "pvq_shape")
+
+
+def why_pvq_packed(cw: CompressedWeight) -> str:
+    """One line: why compressed-tensors cannot hold this weight (see the module docstring)."""
+    q = cw.recipe.quant
+    assert q is not None
+    _, cols = cw.rows_cols
+    if q.format in ("fp4", "nf4"):
+        return f"compressed-tensors has no {q.format} format with FP16 group scales"
+    if q.group_size > 0 and cols % q.group_size:
+        return f"groups of {q.group_size} do not divide the {cols} inputs of a row (compressed-tensors needs whole groups)"
+    if cw.recipe.prune is not None and q.format not in ("int8", "fp8"):
+        return "compressed-tensors stacks sparsity only over 8-bit (int8/fp8) codes"
+    return (
+        f"compressed-tensors' pack-quantized would store {q.bits}-bit codes in {32 / (32 // q.bits):.3g} bits"
+    )
 
 
 def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:

@@ -12,8 +12,7 @@
 - ``manifest.json``: per tensor its recipe, storage format, real bits per weight and bytes on disk vs FP16;
   totals, seconds, versions, and what compressed-tensors cannot represent.
 
-``load_compressed(folder)`` decompresses ``model.safetensors`` with the compressed-tensors package's own
-compressors (pvq-packed tensors with pvq's reader) and returns the dequantized state dict and manifest.
+:func:`pvq.apply.load_compressed` reads the folder back through the compressed-tensors package.
 """
 
 from __future__ import annotations
@@ -34,13 +33,13 @@ from torch import nn
 import pvq
 from pvq._io import to_jsonable
 from pvq.apply._compressed import CompressedWeight
-from pvq.apply._ct_format import QUANT_PARAMS, SPARSE_PARAMS, encode_ct, quantization_config
-from pvq.apply._pvq_format import decode_pvq, encode_pvq, pvq_keys
+from pvq.apply._ct_format import encode_ct, quantization_config
+from pvq.apply._pvq_format import encode_pvq, why_pvq_packed
 from pvq.errors import PvqInputError
 from pvq.recipes import Plan, Recipe, parse_recipe, recipe_bits
 from pvq.recipes._bits import storage_format
 
-__all__ = ["CompressedResult", "SaveReport", "TensorRecord", "save_compressed", "load_compressed"]
+__all__ = ["CompressedResult", "SaveReport", "TensorRecord", "save_compressed"]
 
 MODEL_FILE = "model.safetensors"
 DEQUANTIZED_FILE = "model.dequantized.safetensors"
@@ -144,10 +143,7 @@ class SaveReport:
         }
 
 
-# ----------------------------------------------------------------------------------------------- save
-
-
-def _module_of(name: str) -> str | None:
+def module_of(name: str) -> str | None:
     return name[: -len(".weight")] if name.endswith(".weight") else None
 
 
@@ -156,7 +152,7 @@ def _formats(weights: Mapping[str, CompressedWeight]) -> dict[str, str]:
     fmts: dict[str, str] = {}
     for name, cw in weights.items():
         fmt = storage_format(cw.recipe, cw.shape)
-        if _module_of(name) is None and fmt != "dense":  # compressed-tensors names modules' .weight only
+        if module_of(name) is None and fmt != "dense":  # compressed-tensors names modules' .weight only
             fmt = "pvq-packed" if cw.recipe.quant is not None else "dense"
         fmts[name] = fmt
     sparse = {f.rpartition("+")[2] for f in fmts.values() if "sparse" in f}
@@ -180,22 +176,22 @@ def _plain(t: torch.Tensor) -> torch.Tensor:
 
 
 def _compressed_tensors(
-    weights: Mapping[str, CompressedWeight], fmts: Mapping[str, str]
+    weights: Mapping[str, CompressedWeight], fmts: Mapping[str, str], state: Mapping[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], list[TensorRecord]]:
     tensors: dict[str, torch.Tensor] = {}
     records = []
     for name, cw in weights.items():
         fmt = fmts[name]
-        module = _module_of(name)
+        module = module_of(name)
         note = ""
         if fmt == "dense":
-            t = _plain(cw.dequantize()).half()
+            t = _plain(state[name]).half()  # the module's weight: a "none" recipe carries no values
             out = {name: t}
             if not cw.recipe.is_none:
                 note = "stored as FP16 (compressed-tensors compresses a module's .weight only)"
         elif fmt == "pvq-packed":
             out = encode_pvq(cw)
-            note = "no compressed-tensors format holds this recipe on this shape; pvq-packed layout"
+            note = why_pvq_packed(cw)
         else:
             assert module is not None
             out = encode_ct(cw, fmt, module)
@@ -234,7 +230,7 @@ def _config(
     quantized, sparse = [], []
     pruned = kept = 0
     for name, cw in weights.items():
-        fmt, mod = fmts[name], _module_of(name)
+        fmt, mod = fmts[name], module_of(name)
         if fmt in ("dense", "pvq-packed") or mod is None:
             continue
         quant_fmt, _, sparse_fmt = fmt.partition("+")
@@ -248,7 +244,7 @@ def _config(
             sparse.append((mod, sparse_fmt))
             k = int(cw.mask.sum())
             kept, pruned = kept + k, pruned + cw.mask.numel() - k
-    compressed = {_module_of(n) for n, f in fmts.items() if f not in ("dense",)}
+    compressed = {module_of(n) for n, f in fmts.items() if f not in ("dense",)}
     ignore = [n for n, m in module.named_modules() if isinstance(m, _LAYERS) and n not in compressed]
     qc = quantization_config(quantized, sparse, pruned / max(kept + pruned, 1), ignore, CT_LAYOUT_VERSION)
     if model_config is not None:
@@ -314,7 +310,7 @@ def save_compressed(
     if missing:
         raise ValueError(f"compressed weights not in the module's state dict: {', '.join(missing[:5])}")
     fmts = _formats(weights)
-    tensors, records = _compressed_tensors(weights, fmts)
+    tensors, records = _compressed_tensors(weights, fmts, state)
     clash = sorted(k for k in tensors if k in state and k not in weights)
     if clash:
         raise ValueError(
@@ -351,9 +347,7 @@ def save_compressed(
                 CONFIG_FILE: "quantization_config (compressed-tensors)",
             },
             "compressed_tensors_complete": not not_ct,
-            "not_representable_in_compressed_tensors": {
-                r.name: f"{r.recipe} on {list(r.shape)}" for r in not_ct
-            },
+            "not_representable_in_compressed_tensors": {r.name: f"{r.recipe}: {r.note}" for r in not_ct},
             "stored_as_other_dtype": notes,
             "totals": report.to_json() | {"out_dir": str(out)},
             "tensors": [r.to_json() for r in records],
@@ -387,147 +381,3 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(old, out)  # put the previous checkpoint back
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------------------------- load
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise PvqInputError(f"{path}: missing (not a pvq compressed checkpoint folder?)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PvqInputError(f"{path}: not readable JSON ({exc})") from None
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise PvqInputError(f"{path}: missing (not a pvq compressed checkpoint folder?)")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise PvqInputError(f"{path}: not a readable safetensors file ({exc})") from None
-
-
-def _ct_compressor(quant_config: Mapping[str, Any], where: Path) -> Any:
-    try:
-        from compressed_tensors.compressors import ModelCompressor
-    except ImportError as exc:  # the optional dependency
-        raise ImportError("load_compressed needs compressed-tensors: pip install 'pvq[apply]'") from exc
-    try:
-        return ModelCompressor.from_compression_config(dict(quant_config))
-    except Exception as exc:  # pydantic validation or an unknown format
-        raise PvqInputError(
-            f"{where}: quantization_config is not a valid compressed-tensors config ({exc})"
-        ) from None
-
-
-_REQUIRED = {
-    "pack-quantized": ("weight_packed", "weight_scale", "weight_shape"),
-    "float-quantized": ("weight", "weight_scale"),
-    "int-quantized": ("weight", "weight_scale"),
-}
-
-
-def _decompress_ct(
-    mc: Any, module: str, fmt: str, tensors: Mapping[str, torch.Tensor], schemes: Mapping[str, Any]
-) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """One module's weight through the package: sparsity first, then quantization (as ModelCompressor)."""
-    quant_fmt, _, sparse_fmt = fmt.partition("+")
-    if quant_fmt.startswith("sparse"):
-        quant_fmt, sparse_fmt = "", quant_fmt
-    names = SPARSE_PARAMS.get(sparse_fmt, ()) + QUANT_PARAMS.get(quant_fmt, ())
-    required = SPARSE_PARAMS.get(sparse_fmt, ()) + _REQUIRED.get(quant_fmt, ())
-    if sparse_fmt and quant_fmt != "pack-quantized":
-        required = tuple(p for p in required if p != "weight")  # the sparse form stands for it
-    absent = [f"{module}.{p}" for p in required if f"{module}.{p}" not in tensors]
-    if absent:
-        raise KeyError(absent[0])
-    state = {f"{module}.{p}": tensors[f"{module}.{p}"] for p in names if f"{module}.{p}" in tensors}
-    state_keys = list(state)
-    if sparse_fmt:
-        if mc.sparsity_compressor is None:
-            raise PvqInputError(f"{module}: stored as {sparse_fmt} but config.json has no sparsity_config")
-        state = dict(mc.sparsity_compressor.decompress_from_state_dict(state))
-    if quant_fmt:
-        if (
-            mc.quantization_compressor is None
-            or quant_fmt not in mc.quantization_compressor
-            or module not in schemes
-        ):
-            raise PvqInputError(f"{module}: stored as {quant_fmt} but config.json has no config group for it")
-        state = mc.quantization_compressor[quant_fmt].decompress_module_from_state_dict(
-            module, state, schemes[module]
-        )
-    return state[f"{module}.weight"], tuple(state_keys)
-
-
-def load_compressed(folder: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a folder written by :func:`save_compressed`: (dequantized state dict, float32 for floating
-    tensors; manifest). Compressed-tensors weights are decompressed by the ``compressed-tensors`` package,
-    ``pvq-packed`` ones by :func:`pvq.apply._pvq_format.decode_pvq`. Safetensors and JSON only."""
-    d = Path(folder)
-    if not d.is_dir():
-        raise PvqInputError(f"{d}: no such checkpoint folder")
-    manifest = _read_json(d / MANIFEST_FILE)
-    config = _read_json(d / CONFIG_FILE)
-    if (
-        not isinstance(manifest, dict)
-        or manifest.get("format") != MANIFEST_FORMAT
-        or not isinstance(manifest.get("tensors"), list)
-    ):
-        raise PvqInputError(f"{d / MANIFEST_FILE}: not a {MANIFEST_FORMAT} manifest")
-    qc = config.get("quantization_config") if isinstance(config, dict) else None
-    if not isinstance(qc, dict):
-        raise PvqInputError(f"{d / CONFIG_FILE}: no quantization_config")
-    tensors = _read_safetensors(d / MODEL_FILE)
-    mc = _ct_compressor(qc, d / CONFIG_FILE)
-    schemes: dict[str, Any] = {}
-    if mc is not None and mc.quantization_config is not None:
-        for scheme in mc.quantization_config.config_groups.values():
-            for target in scheme.targets:
-                schemes[target] = scheme
-    out: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
-    for rec in manifest["tensors"]:
-        try:
-            name, fmt, shape = rec["name"], rec["format"], tuple(int(x) for x in rec["shape"])
-            recipe = parse_recipe(rec["recipe"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PvqInputError(f"{d / MANIFEST_FILE}: malformed tensor entry ({exc})") from None
-        try:
-            if fmt == "dense":
-                w, keys = tensors[name], (name,)
-            elif fmt == "pvq-packed":
-                q = recipe.quant
-                if q is None:
-                    raise PvqInputError(f"{name}: pvq-packed without a quantizer in its recipe")
-                keys = tuple(k for k in pvq_keys(name) if k in tensors)
-                w = decode_pvq(name, q.format, q.group_size, {k: tensors[k] for k in keys})
-            else:
-                module = _module_of(name)
-                if module is None or mc is None:
-                    raise PvqInputError(
-                        f"{name}: stored as {fmt} but config.json has no compressed-tensors config"
-                    )
-                w, keys = _decompress_ct(mc, module, fmt, tensors, schemes)
-        except KeyError as exc:
-            raise PvqInputError(f"{d / MODEL_FILE}: tensor {exc} of {name} is missing") from None
-        except (RuntimeError, ValueError, AssertionError) as exc:
-            if isinstance(exc, PvqInputError):
-                raise
-            raise PvqInputError(f"{d / MODEL_FILE}: {name} cannot be decompressed ({exc})") from None
-        if w.numel() != math.prod(shape):
-            raise PvqInputError(
-                f"{d / MODEL_FILE}: {name} has {w.numel()} values, manifest says shape {list(shape)}"
-            )
-        out[name] = w.float().reshape(shape)
-        used.update(keys)
-    for k, v in tensors.items():
-        if k not in used:
-            out[k] = v.float() if v.is_floating_point() else v
-    return out, manifest
