@@ -77,7 +77,7 @@ def rtn(name: str, weight: torch.Tensor, recipe_text: str) -> CompressedWeight:
     zero = None
     if levels is not None:
         scale = (g.abs().amax(-1) / levels.abs().max()).clamp_min(1e-8)
-        codes = (w / expand(scale)).unsqueeze(-1).sub(levels).abs().argmin(-1)
+        codes = torch.bucketize(w / expand(scale), (levels[1:] + levels[:-1]) / 2)  # nearest level
     elif q.asymmetric:
         top = 2**q.bits - 1
         lo, hi = g.amin(-1).clamp(max=0), g.amax(-1).clamp(min=0)
@@ -337,7 +337,8 @@ def test_file_size_matches_bit_accounting(tmp_path: Path, recipe: str) -> None:
     with safe_open(str(path), framework="pt") as f:
         stored = sum(f.get_tensor(k).numel() * f.get_tensor(k).element_size() for k in f.keys())
     expected = recipe_bits(recipe, (1024, 1024)).total * 1024 * 1024 / 8
-    assert abs(stored - expected) <= 0.02 * expected, (stored, expected)
+    # within 0.1 % (the issue asks 2 %): only the few-byte `shape` tensors are not counted
+    assert abs(stored - expected) <= 0.001 * expected, (stored, expected)
     # the file is those bytes plus a small header
     assert stored < path.stat().st_size < stored + 4096
 
