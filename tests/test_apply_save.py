@@ -459,3 +459,16 @@ def test_codes_out_of_range_are_refused(tmp_path: Path) -> None:
         save_compressed(result, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert math.isfinite(float(cw.scale.max()))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_packing_equals_the_package_pack_to_int32(bits: int) -> None:
+    from compressed_tensors.compressors.quantized_compressors.pack_quantized import pack_to_int32
+
+    from pvq.apply._ct_format import pack_int32
+
+    g = torch.Generator().manual_seed(bits)
+    u = torch.randint(0, 2**bits, (9, 37), generator=g)  # 37 columns: a padded last word
+    signed = (u - 2 ** (bits - 1)).to(torch.int8)
+    assert torch.equal(pack_int32(u, bits), pack_to_int32(signed, bits))
+    assert torch.equal(pack_int32(u.T, bits).T, pack_to_int32(signed, bits, packed_dim=0))

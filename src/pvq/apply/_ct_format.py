@@ -32,7 +32,15 @@ from pvq.apply._compressed import CompressedWeight, format_levels
 from pvq.apply._pvq_format import fp16_scale, pack_bitmask, unsigned_codes
 from pvq.recipes import Quant
 
-__all__ = ["encode_ct", "pack_int32", "quant_args", "quantization_config", "SPARSE_PARAMS", "QUANT_PARAMS"]
+__all__ = [
+    "split_format",
+    "encode_ct",
+    "pack_int32",
+    "quant_args",
+    "quantization_config",
+    "SPARSE_PARAMS",
+    "QUANT_PARAMS",
+]
 
 SPARSE_PARAMS = {
     "sparse-bitmask": ("shape", "compressed", "bitmask", "row_offsets"),
@@ -43,6 +51,14 @@ QUANT_PARAMS = {
     "float-quantized": ("weight", "weight_scale", "weight_zero_point", "weight_g_idx"),
     "int-quantized": ("weight", "weight_scale", "weight_zero_point", "weight_g_idx"),
 }
+
+
+def split_format(fmt: str) -> tuple[str, str]:
+    """(quantization format, sparsity format) of a storage format: 'int-quantized+sparse-bitmask' ->
+    ('int-quantized', 'sparse-bitmask'); 'sparse-bitmask' -> ('', 'sparse-bitmask'); 'pack-quantized' ->
+    ('pack-quantized', '')."""
+    quant_fmt, _, sparse_fmt = fmt.partition("+")
+    return ("", quant_fmt) if quant_fmt.startswith("sparse") else (quant_fmt, sparse_fmt)
 
 
 def pack_int32(u: torch.Tensor, bits: int) -> torch.Tensor:
@@ -117,9 +133,7 @@ def _sparse_tensors(
 
 def encode_ct(cw: CompressedWeight, fmt: str, module: str) -> dict[str, torch.Tensor]:
     """The compressed-tensors tensors of one weight in ``fmt`` (a :func:`pvq.recipes._bits.storage_format`)."""
-    quant_fmt, _, sparse_fmt = fmt.partition("+")
-    if quant_fmt.startswith("sparse"):
-        quant_fmt, sparse_fmt = "", quant_fmt
+    quant_fmt, sparse_fmt = split_format(fmt)
     rows, cols = cw.rows_cols
     mask = cw.mask.reshape(rows, cols).bool() if cw.mask is not None else None
     if not quant_fmt:  # pruned only: FP16 values

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from pvq.apply._ct_format import QUANT_PARAMS, SPARSE_PARAMS
+from pvq.apply._ct_format import QUANT_PARAMS, SPARSE_PARAMS, split_format
 from pvq.apply._pvq_format import decode_pvq, pvq_keys
 from pvq.apply._save import CONFIG_FILE, MANIFEST_FILE, MANIFEST_FORMAT, MODEL_FILE, module_of
 from pvq.errors import PvqInputError
@@ -53,12 +53,6 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise PvqInputError(f"{path}: not a readable safetensors file ({exc})") from None
-
-
-def _split(fmt: str) -> tuple[str, str]:
-    """'int-quantized+sparse-bitmask' -> ('int-quantized', 'sparse-bitmask'); 'sparse-bitmask' -> ('', ...)."""
-    quant_fmt, _, sparse_fmt = fmt.partition("+")
-    return ("", quant_fmt) if quant_fmt.startswith("sparse") else (quant_fmt, sparse_fmt)
 
 
 class _Reader:
@@ -107,7 +101,7 @@ class _Reader:
         self, module: str, fmt: str, tensors: Mapping[str, torch.Tensor]
     ) -> tuple[torch.Tensor, list[str]]:
         """(decompressed weight, the file keys it used)."""
-        quant_fmt, sparse_fmt = _split(fmt)
+        quant_fmt, sparse_fmt = split_format(fmt)
         required = SPARSE_PARAMS.get(sparse_fmt, ()) + _REQUIRED.get(quant_fmt, ())
         if sparse_fmt:
             required = tuple(p for p in required if p != "weight")  # the sparse form stands for it

@@ -33,7 +33,7 @@ from torch import nn
 import pvq
 from pvq._io import to_jsonable
 from pvq.apply._compressed import CompressedWeight
-from pvq.apply._ct_format import encode_ct, quantization_config
+from pvq.apply._ct_format import encode_ct, quantization_config, split_format
 from pvq.apply._pvq_format import encode_pvq, why_pvq_packed
 from pvq.errors import PvqInputError
 from pvq.recipes import Plan, Recipe, parse_recipe, recipe_bits
@@ -233,9 +233,7 @@ def _config(
         fmt, mod = fmts[name], module_of(name)
         if fmt in ("dense", "pvq-packed") or mod is None:
             continue
-        quant_fmt, _, sparse_fmt = fmt.partition("+")
-        if quant_fmt.startswith("sparse"):
-            quant_fmt, sparse_fmt = "", quant_fmt
+        quant_fmt, sparse_fmt = split_format(fmt)
         if quant_fmt:
             assert cw.recipe.quant is not None
             quantized.append((mod, quant_fmt, cw.recipe.quant))
