@@ -472,3 +472,27 @@ def test_packing_equals_the_package_pack_to_int32(bits: int) -> None:
     signed = (u - 2 ** (bits - 1)).to(torch.int8)
     assert torch.equal(pack_int32(u, bits), pack_to_int32(signed, bits))
     assert torch.equal(pack_int32(u.T, bits).T, pack_to_int32(signed, bits, packed_dim=0))
+
+
+@pytest.mark.parametrize(
+    ("recipe", "fmt"),
+    [
+        ("2:4:magnitude", "sparse-24-bitmask"),
+        ("prune50:magnitude+int4:g8:rtn", "pvq-packed"),
+        ("nf4:g24:rtn", "pvq-packed"),
+    ],
+)
+def test_conv_kernels_round_trip_in_their_shape(tmp_path: Path, recipe: str, fmt: str) -> None:
+    torch.manual_seed(4)
+    cnn = SmallCNN()
+    result = compress(cnn, {"conv.weight": recipe})
+    report = save_compressed(result, tmp_path / "out")
+    assert report.tensors[0].format == fmt
+    state, _ = load_compressed(tmp_path / "out")
+    ref = result.weights["conv.weight"].dequantize()
+    assert state["conv.weight"].shape == (16, 8, 3, 3)
+    if result.weights["conv.weight"].recipe.quant is None:
+        assert torch.equal(state["conv.weight"], ref)
+    else:
+        _assert_close_fp16(state["conv.weight"], ref)
+    assert SmallCNN().load_state_dict(state, strict=True) is not None
