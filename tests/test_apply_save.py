@@ -496,3 +496,30 @@ def test_conv_kernels_round_trip_in_their_shape(tmp_path: Path, recipe: str, fmt
     else:
         _assert_close_fp16(state["conv.weight"], ref)
     assert SmallCNN().load_state_dict(state, strict=True) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe", ["int4:g32:rtn", "int8:channel:rtn", "fp8:channel:rtn", "uint8:tensor:rtn"]
+)
+def test_transformers_loads_the_checkpoint(tmp_path: Path, recipe: str) -> None:
+    """transformers 5 loads compressed-tensors checkpoints only with compressed-tensors >= 0.15 (which
+    pvq[apply] does not install, see pyproject): run with that package to check the Hugging Face path."""
+    from packaging.version import Version
+
+    if Version(ct.__version__) < Version("0.15"):
+        pytest.skip(f"transformers needs compressed-tensors >= 0.15 to load, {ct.__version__} installed")
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(
+        vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    names = {n: recipe for n, _ in model.named_parameters() if n.endswith("proj.weight")}
+    save_compressed(compress(model, names), tmp_path / "out", model_config=cfg.to_dict())
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    x = torch.randint(0, 128, (1, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = model(x).logits, loaded(x).logits
+    assert float((a - b).abs().max()) < 2e-3 * float(a.abs().max())
