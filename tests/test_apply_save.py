@@ -8,7 +8,6 @@ by pvq's solvers: saving must store whatever codes it is given.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,7 +269,6 @@ def test_mixed_plan_one_group_per_scheme_and_hf_config_merged(tmp_path: Path) ->
     assert qc["quant_method"] == "compressed-tensors" and qc["format"] == "pack-quantized"
     groups = sorted(qc["config_groups"].values(), key=lambda g: g["targets"])
     assert [g["targets"] for g in groups] == [["fc1"], ["fc2"]]
-    assert groups[0]["weights"] | {} == groups[0]["weights"]
     assert (groups[0]["weights"]["strategy"], groups[0]["weights"]["group_size"]) == ("group", 64)
     assert (groups[1]["weights"]["strategy"], groups[1]["weights"]["symmetric"]) == ("channel", False)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -458,7 +456,6 @@ def test_codes_out_of_range_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"codes must lie in \[-8, 7\]"):
         save_compressed(result, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    assert math.isfinite(float(cw.scale.max()))
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
@@ -495,7 +492,8 @@ def test_conv_kernels_round_trip_in_their_shape(tmp_path: Path, recipe: str, fmt
         assert torch.equal(state["conv.weight"], ref)
     else:
         _assert_close_fp16(state["conv.weight"], ref)
-    assert SmallCNN().load_state_dict(state, strict=True) is not None
+    missing, unexpected = SmallCNN().load_state_dict(state, strict=True)
+    assert missing == [] and unexpected == []
 
 
 @pytest.mark.slow
