@@ -8,6 +8,7 @@ by pvq's solvers: saving must store whatever codes it is given.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -521,3 +522,18 @@ def test_transformers_loads_the_checkpoint(tmp_path: Path, recipe: str) -> None:
     with torch.no_grad():
         a, b = model(x).logits, loaded(x).logits
     assert float((a - b).abs().max()) < 2e-3 * float(a.abs().max())
+
+
+def test_pvq_bit_stream_by_hand() -> None:
+    import numpy as np
+
+    from pvq.apply._pvq_format import pack_bits, unpack_bits
+
+    # 2-bit codes 1, 2, 3, least significant bit first: bits 1 0 | 0 1 | 1 1 -> 0b111001 = 57
+    assert pack_bits(np.array([1, 2, 3]), 2).tolist() == [57]
+    rng = np.random.default_rng(0)
+    for bits in range(2, 9):
+        v = rng.integers(0, 2**bits, size=1001)
+        stream = pack_bits(v, bits)
+        assert stream.size == math.ceil(1001 * bits / 8)
+        assert np.array_equal(unpack_bits(stream, bits, 1001), v)

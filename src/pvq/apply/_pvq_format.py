@@ -62,17 +62,17 @@ def why_pvq_packed(cw: CompressedWeight) -> str:
 
 
 def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
-    """Unsigned integers (< 2**bits) -> uint8 bit stream, ``bits`` bits each, least significant bit first."""
-    v = np.ascontiguousarray(values, dtype=np.uint16).reshape(-1)
-    planes = (v[:, None] >> np.arange(bits, dtype=np.uint16)) & 1  # (n, bits)
-    return np.packbits(planes.astype(np.uint8).reshape(-1), bitorder="little")
+    """Unsigned integers (< 2**bits, bits <= 8) -> uint8 bit stream, ``bits`` bits each, least significant
+    bit first."""
+    v = np.ascontiguousarray(values, dtype=np.uint8).reshape(-1, 1)
+    planes = np.unpackbits(v, axis=1, count=bits, bitorder="little")  # (n, bits): bit k of each value
+    return np.packbits(planes.reshape(-1), bitorder="little")
 
 
 def unpack_bits(stream: np.ndarray, bits: int, count: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: the first ``count`` values (int64)."""
     flat = np.unpackbits(np.asarray(stream, dtype=np.uint8), count=count * bits, bitorder="little")
-    planes = flat.reshape(count, bits).astype(np.int64)
-    return (planes << np.arange(bits, dtype=np.int64)).sum(axis=1)
+    return np.packbits(flat.reshape(count, bits), axis=1, bitorder="little")[:, 0].astype(np.int64)
 
 
 def pack_bitmask(mask: torch.Tensor) -> torch.Tensor:
@@ -159,9 +159,12 @@ def decode_pvq(
         if mask_key in tensors
         else torch.ones(rows, cols, dtype=torch.bool)
     )
-    kept = int(mask.sum())
-    u = torch.zeros(rows, cols, dtype=torch.int64)
-    u[mask] = torch.from_numpy(unpack_bits(tensors[f"{name}.pvq_codes"].numpy(), bits, kept))
+    codes = torch.from_numpy(unpack_bits(tensors[f"{name}.pvq_codes"].numpy(), bits, int(mask.sum())))
+    if mask_key in tensors:
+        u = torch.zeros(rows, cols, dtype=torch.int64)
+        u[mask] = codes
+    else:
+        u = codes.reshape(rows, cols)
     levels = format_levels(recipe_quant_format)
     if levels is not None:
         vals = levels[u]
@@ -184,5 +187,7 @@ def decode_pvq(
             z_rows, groups
         )
         vals = vals - expand(z.float())
-    w = vals * expand(scale) * mask
+    w = vals * expand(scale)
+    if mask_key in tensors:
+        w = w * mask
     return w.reshape(shape)
