@@ -246,7 +246,8 @@ def _config(
     ignore = [n for n, m in module.named_modules() if isinstance(m, _LAYERS) and n not in compressed]
     qc = quantization_config(quantized, sparse, pruned / max(kept + pruned, 1), ignore, CT_LAYOUT_VERSION)
     if model_config is not None:
-        config = dict(model_config)
+        to_dict = getattr(model_config, "to_dict", None)  # a transformers PretrainedConfig
+        config = dict(to_dict() if callable(to_dict) else model_config)
     else:
         config = {
             "pvq": "compressed model without a Hugging Face config; quantization_config as compressed-tensors defines it"
@@ -272,7 +273,7 @@ def _check_out(out: Path, force: bool, source_path: str | os.PathLike[str] | Non
 
 def _write_json(path: Path, data: Any) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(to_jsonable(data), f, indent=2, sort_keys=False)
+        json.dump(to_jsonable(data), f, indent=2, sort_keys=False, default=str)  # e.g. a torch.dtype
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
