@@ -61,11 +61,15 @@ def test_bits_by_hand() -> None:
     assert recipe_bits("uint4:g32:rtn", shape).total == pytest.approx(4 + 16 / 32 + 4 / 32)
     # a partial last group still costs a scale: 100 inputs in groups of 32 -> 4 groups per row
     assert recipe_bits("int4:g32:rtn", (2, 100)).scales == pytest.approx(2 * 4 * 16 / 200)
-    assert recipe_bits("prune75:magnitude", shape).total == pytest.approx(0.25 * 16 + 1)
+    # unstructured: a 1-bit mask + one int64 row offset per row (compressed-tensors' sparse-bitmask)
+    assert recipe_bits("prune75:magnitude", shape).total == pytest.approx(0.25 * 16 + 1 + 64 / 256)
+    # 2:4: a 1-bit mask (sparse-24-bitmask); other N:M are stored as sparse-bitmask
     assert recipe_bits("2:4:sparsegpt", shape).total == pytest.approx(0.5 * 16 + 1)
-    assert recipe_bits("4:8:magnitude", shape).sparsity_metadata == pytest.approx(4 * 3 / 8)
-    both = recipe_bits("prune50:sparsegpt+int4:g128:gptq", shape)
+    assert recipe_bits("4:8:magnitude", shape).sparsity_metadata == pytest.approx(1 + 64 / 256)
+    both = recipe_bits("prune50:sparsegpt+int4:g128:gptq", shape)  # pvq-packed: no row offsets
     assert both.total == pytest.approx(0.5 * 4 + 16 / 128 + 1)
+    int8 = recipe_bits("prune50:sparsegpt+int8:channel:rtn", shape)  # int-quantized + sparse-bitmask
+    assert int8.total == pytest.approx(4 + 16 / 256 + 1 + 64 / 256)
     assert both.paper == 2.0
     conv = recipe_bits("int4:channel:rtn", (32, 16, 3, 3))
     assert conv.scales == pytest.approx(16 / (16 * 9))
