@@ -143,9 +143,9 @@ def append_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Read JSON lines (a missing file reads as empty). A torn last line (no final newline: the write
-    was interrupted) is skipped; a bad line anywhere else means the file is corrupt: PvqInputError
-    naming the file and line."""
+    """Read JSON lines (a missing file reads as empty), non-finite numbers restored by :func:`from_jsonable`.
+    A torn last line (no final newline: the write was interrupted) is skipped; a bad line anywhere else means
+    the file is corrupt: PvqInputError naming the file and line."""
     from pvq.errors import PvqInputError
 
     path = Path(path)
@@ -158,10 +158,11 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if not line:
                 continue
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 if torn:
                     return
                 raise PvqInputError(
                     f"{path}: line {number} is not JSON ({exc.msg}); the file is corrupt, delete it to start afresh"
                 ) from None
+            yield from_jsonable(record)  # non-finite numbers written as null + note read back as floats

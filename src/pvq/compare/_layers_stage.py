@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pvq._io import append_jsonl, from_jsonable, read_jsonl
+from pvq._io import append_jsonl, read_jsonl
 from pvq._progress import progress
 from pvq.metrics import snr_db
 
@@ -160,7 +160,7 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
         data_note = f"calibration: {len(batches) * 4} inputs of the bundled {name}'s own kind ({what})"
     layers = pick_layers(_linear_like(model), cfg.layers)
     path = part / "layers.jsonl"
-    rows = [from_jsonable(r) for r in read_jsonl(path)]
+    rows = list(read_jsonl(path))
     done = {(r["layer"], r.get("chunk_id"), r["bits"]) for r in rows}
     if done:
         log(f"resuming: {len(done)} layer chunks already solved")

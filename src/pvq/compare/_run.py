@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from pvq._defaults import COMPARE_LAYER_TIME_S
-from pvq._io import append_jsonl, atomic_write_text, from_jsonable, read_jsonl, to_jsonable
+from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
 from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
@@ -181,7 +181,7 @@ def _layers_key_extra() -> dict[str, Any]:
 def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[str, Any]]:
     """Measure every tensor (resumable). Returns records in model order."""
     path = part / "tensors.jsonl"
-    done = {r["name"]: from_jsonable(r) for r in read_jsonl(path) if "name" in r}
+    done = {r["name"]: r for r in read_jsonl(path) if "name" in r}
     todo = [n for n in ws if n not in done]
     if done:
         log(f"resuming: {len(done)} of {len(ws)} tensors already measured")

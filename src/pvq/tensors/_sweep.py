@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pvq._io import append_jsonl, atomic_write_text, from_jsonable, read_jsonl
+from pvq._io import append_jsonl, atomic_write_text, read_jsonl
 from pvq._progress import progress
 from pvq.errors import PvqInputError
 from pvq.tensors._measure import SweepConfig, measure_tensor
@@ -134,7 +134,7 @@ def _resume_rows(path: Path, cfg: SweepConfig) -> dict[str, list[dict[str, Any]]
     done: dict[str, list[dict[str, Any]]] = {}
     for rec in read_jsonl(path):
         if isinstance(rec, dict) and "name" in rec and isinstance(rec.get("rows"), list):
-            done[rec["name"]] = from_jsonable(rec["rows"])
+            done[rec["name"]] = rec["rows"]
     return done
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from pvq._io import append_jsonl, atomic_write_text, from_jsonable, read_jsonl
+from pvq._io import append_jsonl, atomic_write_text, read_jsonl
 from pvq.training._data import dataset_len, fixed_subset, train_val_split
 from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, finetune, prepare_model
 from pvq.training._pretrain import PretrainConfig, pretrain_small_resnet
@@ -97,7 +97,7 @@ def run_once(
     key = run_key(cfg)
     for row in read_jsonl(runs_file):
         if row.get("key") == key:
-            return from_jsonable(row)
+            return row
     folder = work / key
     epochs: list[dict[str, Any]] = []
     res = finetune(setup.model, setup.train, cfg, checkpoint_dir=folder, resume=resume, repr_batch=repr_batch,
