@@ -32,8 +32,8 @@ RANGE_SEARCHES = ("optimal", "grid")
 class SweepConfig:
     """What the sweep measures.
 
-    bits: bit-widths (each compared with pruning at keep ratio b/16). range_search: ``optimal`` (exact
-    MSE-optimal scale) or ``grid`` (the published 100-candidate search, bit-exact float32).
+    bits: bit-widths (each compared with pruning at keep ratio b/16). range_search: ``optimal`` (the
+    MSE-optimal scale, certified by branch and bound: rows carry ``quant_certified``) or ``grid`` (the published 100-candidate search, bit-exact float32).
     formats: extra quantization formats, either names with fixed bits (``nf4``, ``fp8_e4m3``,
     ``fp4_e2m1``: reported on the row of their bit-width) or families applied at every bit-width
     (``fp``, ``nf``, ``int-narrow``). per_channel: per-output-channel scales and per-channel pruning.
@@ -173,7 +173,7 @@ def _quant(
 
 
 def _format_snr(st: SortedTensor, levels: np.ndarray) -> float:
-    res = optimal_scale(st, levels, full_budget=0, window_budget=20_000)
+    res = optimal_scale(st, levels)
     return snr_db(st.energy, res.sse)
 
 

@@ -85,6 +85,10 @@ class SortedTensor:
         """Number of values strictly below each threshold (any shape)."""
         return np.searchsorted(self.values, thresholds, side="left")
 
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        """The sorted values at positions ``idx`` (any shape), float64."""
+        return self.values[idx]
+
     def cells(self, boundaries: np.ndarray) -> CellStats:
         """Cell sums for grids given by their ascending boundaries, shape (C, L-1).
 
