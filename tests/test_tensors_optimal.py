@@ -45,8 +45,9 @@ def full_enumeration(st: SortedTensor, levels: np.ndarray, chunk: int = 200_000)
     def clip_error(s: float) -> float:
         hi, lo = s * levels[-1], s * levels[0]
         k, j = int(st.count_below(np.array([hi]))[0]), int(st.count_below(np.array([lo]))[0])
-        top = (st.p2[-1] - st.p2[k]) - 2 * hi * (st.p1[-1] - st.p1[k]) + hi * hi * (st.n - k)
-        bottom = st.p2[j] - 2 * lo * st.p1[j] + lo * lo * j
+        (p1k, p1j, p1n), (p2k, p2j, p2n) = st.prefix(np.array([k, j, st.n]))
+        top = (p2n - p2k) - 2 * hi * (p1n - p1k) + hi * hi * (st.n - k)
+        bottom = p2j - 2 * lo * p1j + lo * lo * j
         return float(top + bottom)
 
     a, b = 0.0, s_top

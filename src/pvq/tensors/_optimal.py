@@ -141,7 +141,7 @@ def sweep_interval(
         ilo, ihi = idx
         edges = np.concatenate([[0], ihi, [st.n]])
         a0 = float((np.diff(edges) * levels * levels).sum())
-        b0 = float((np.diff(st.p1[edges]) * levels).sum())
+        b0 = float((np.diff(st.prefix(edges)[0]) * levels).sum())
         nz = levels[1:] + levels[:-1] != 0
         s_ev, da, db = _events(st, lo, hi, levels, (np.minimum(ilo, ihi)[nz], np.maximum(ilo, ihi)[nz]))
     order = np.argsort(-s_ev, kind="stable")
@@ -201,8 +201,10 @@ def _fixed_bound(
     stop = np.maximum(stop, start)
     lvl = lv[0]
     big_a = ((stop - start) * (lvl * lvl)).sum(axis=1)
-    big_b = ((st.p1[stop] - st.p1[start]) * lvl).sum(axis=1)
-    big_c = (st.p2[stop] - st.p2[start]).sum(axis=1)
+    p1_stop, p2_stop = st.prefix(stop)
+    p1_start, p2_start = st.prefix(start)
+    big_b = ((p1_stop - p1_start) * lvl).sum(axis=1)
+    big_c = (p2_stop - p2_start).sum(axis=1)
     # A crossing weight (one that crosses only boundary k, at t = w / mu) has the error of its outer
     # level for s < t and of its inner level for s > t: a peak P = (t h / 2)^2 (h: level spacing) between
     # two convex branches, so it lies above the two tangents at t (a tent, concave in s). Their sum T(s)
@@ -213,8 +215,10 @@ def _fixed_bound(
     a_idx, b_idx = np.where(clean, s_idx, 0), np.where(clean, e_idx, 0)
     mu = 0.5 * (lv[:, 1:] + lv[:, :-1])  # (1, K)
     inv = np.where(mu != 0, 1.0 / np.where(mu != 0, mu, 1.0), 0.0)
-    sum_t = (st.p1[b_idx] - st.p1[a_idx]) * inv  # sum of t = w / mu over the crossing weights
-    sum_t2 = (st.p2[b_idx] - st.p2[a_idx]) * inv * inv
+    p1_b, p2_b = st.prefix(b_idx)
+    p1_a, p2_a = st.prefix(a_idx)
+    sum_t = (p1_b - p1_a) * inv  # sum of t = w / mu over the crossing weights
+    sum_t2 = (p2_b - p2_a) * inv * inv
     h = lv[:, 1:] - lv[:, :-1]
     out_l = np.abs(np.where(mu > 0, lv[:, 1:], lv[:, :-1]))  # level below the breakpoint (s < t)
     in_l = np.abs(np.where(mu > 0, lv[:, :-1], lv[:, 1:]))
@@ -256,7 +260,7 @@ def _sse_at(st: SortedTensor, s: np.ndarray, idx: np.ndarray, levels: np.ndarray
     edges = np.concatenate(
         [np.zeros((c, 1), dtype=idx.dtype), idx, np.full((c, 1), st.n, dtype=idx.dtype)], axis=1
     )
-    p1, p2 = st.p1[edges], st.p2[edges]
+    p1, p2 = st.prefix(edges)
     cnt, s1, s2 = np.diff(edges, axis=1), np.diff(p1, axis=1), np.diff(p2, axis=1)
     ctr = s[:, None] * levels[None, :]
     return np.maximum((s2 - 2.0 * ctr * s1 + ctr * ctr * cnt).sum(axis=1), 0.0)
