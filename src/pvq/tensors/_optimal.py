@@ -243,8 +243,8 @@ def scale_lower_bound(st: SortedTensor, lo: np.ndarray, hi: np.ndarray, levels: 
     as s ranges over the interval; a weight's error is at least its squared distance to the union of
     the I_k (3 L cells: below I_0, inside each I_k, each gap between I_k and I_k+1 halved at its
     midpoint). (2) The weights whose level is the same over the whole interval contribute one quadratic
-    in s, minimised exactly; those that cross one cell boundary inside it, their distance to the two
-    level intervals (far tighter on narrow intervals). Returns (C,) float64.
+    in s; those that cross one cell boundary inside it, the chord of their tangent tents; the sum is
+    minimised exactly (far tighter on narrow intervals, see :func:`_fixed_bound`). Returns (C,) float64.
     """
     lo = np.asarray(lo, dtype=np.float64).reshape(-1, 1)
     hi = np.asarray(hi, dtype=np.float64).reshape(-1, 1)
