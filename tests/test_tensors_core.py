@@ -205,24 +205,24 @@ def test_published_deltas_follow_the_margin_rule():
     assert float(d[0]) == pytest.approx(0.0075 / 7, rel=1e-6)
 
 
-def _window_equals_certified(w: torch.Tensor, bits: int) -> None:
+def _search_equals_full_sweep(w: torch.Tensor, bits: int) -> None:
     st = SortedTensor.from_tensor(w)
     levels = int_levels(bits)
     fast = optimal_scale(st, levels, extra_candidates=published_deltas(st.max_abs, bits).astype(np.float64))
     full = optimal_scale(st, levels, full_budget=10**9)  # sweep every breakpoint of the scale axis
-    assert full.certified
+    assert full.certified and fast.certified
     assert fast.sse == pytest.approx(full.sse, rel=1e-12)
 
 
-def test_windowed_optimum_equals_full_enumeration_on_a_real_tensor():
+def test_branch_and_bound_equals_full_enumeration_on_a_real_tensor():
     sd = _mobilenet_state()
     name = min((k for k in sd if sd[k].numel() > 20000), key=lambda k: sd[k].numel())
-    _window_equals_certified(sd[name], 3)
+    _search_equals_full_sweep(sd[name], 3)
 
 
 @pytest.mark.slow
-def test_windowed_optimum_equals_full_enumeration_on_mobilenet_v2():
+def test_branch_and_bound_equals_full_enumeration_on_mobilenet_v2():
     sd = _mobilenet_state()
     for name in [k for k in sd if 20000 < sd[k].numel() < 200000][::3]:
         for bits in (2, 3, 4, 5):
-            _window_equals_certified(sd[name], bits)
+            _search_equals_full_sweep(sd[name], bits)

@@ -32,8 +32,8 @@ RANGE_SEARCHES = ("optimal", "grid")
 class SweepConfig:
     """What the sweep measures.
 
-    bits: bit-widths (each compared with pruning at keep ratio b/16). range_search: ``optimal`` (exact
-    MSE-optimal scale) or ``grid`` (the published 100-candidate search, bit-exact float32).
+    bits: bit-widths (each compared with pruning at keep ratio b/16). range_search: ``optimal`` (the
+    MSE-optimal scale, certified by branch and bound: rows carry ``quant_certified``) or ``grid`` (the published 100-candidate search, bit-exact float32).
     formats: extra quantization formats, either names with fixed bits (``nf4``, ``fp8_e4m3``,
     ``fp4_e2m1``: reported on the row of their bit-width) or families applied at every bit-width
     (``fp``, ``nf``, ``int-narrow``). per_channel: per-output-channel scales and per-channel pruning.
@@ -173,7 +173,7 @@ def _quant(
 
 
 def _format_snr(st: SortedTensor, levels: np.ndarray) -> float:
-    res = optimal_scale(st, levels, full_budget=0, window_budget=20_000)
+    res = optimal_scale(st, levels)
     return snr_db(st.energy, res.sse)
 
 
@@ -205,10 +205,13 @@ def measure_tensor(
 def _measure(name: str, w: Any, cfg: SweepConfig, kind: str | None) -> list[dict[str, Any]]:
     x32 = _check(name, w)
     shape = [int(d) for d in w.shape] if hasattr(w, "shape") else [x32.size]
+    # the published float32 mean of w^2 (grid only), before the sort: one float32 temporary at a time
+    signal32 = float(torch.from_numpy(x32 * x32).mean()) if cfg.range_search == "grid" else math.nan
     st = SortedTensor.from_tensor(x32)
     n = st.n
     kurt = kurtosis(st.values)
-    signal32 = float(torch.from_numpy(x32 * x32).mean()) if cfg.range_search == "grid" else st.energy / n
+    if cfg.range_search != "grid":
+        signal32 = st.energy / n
     wt = w if isinstance(w, torch.Tensor) else torch.from_numpy(x32.reshape(shape))
     rows_pc = rows_view(wt) if cfg.per_channel else None
     base = {"name": name, "shape": shape}

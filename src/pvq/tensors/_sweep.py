@@ -180,4 +180,11 @@ def sweep(
             append_jsonl(path, [{"name": name, "rows": rows}])
         done[name] = rows
     rows_all = [r for n in names for r in done[n]]
+    capped = sum(1 for r in rows_all if r.get("quant_certified") is False)
+    if capped:
+        notes = [
+            *notes,
+            f"{capped} of {len(rows_all)} rows: the optimal-scale search stopped at its node cap; "
+            "their quantization error is near-optimal, not certified (quant_certified = false)",
+        ]
     return SweepResult(rows_all, cfg, source, notes, time.perf_counter() - t0, resumed)

@@ -147,38 +147,18 @@ def lsq_fake_quant(w: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, g
 
 
 @torch.no_grad()
-def mse_scale(w: torch.Tensor, bits: int, n_grid: int = 200, refine: int = 2) -> float:
+def mse_scale(w: torch.Tensor, bits: int) -> float:
     """Per-tensor scale minimising ``||w − s·round(clip(w/s))||²`` on the b-bit symmetric grid.
 
-    Dense search over clipping thresholds ``t ∈ (0, max|w|]`` (``n_grid`` points, scale = t / Q_P),
-    then ``refine`` rounds of a finer grid around the best point. Not the exact optimum (the error is
-    piecewise quadratic in s), but within the grid's resolution of it. ``w``: any shape, finite.
+    The global optimum (certified branch and bound over the scale axis, :func:`pvq.tensors.optimal_scale`,
+    the one search every pvq caller uses; near-optimal only if it stops at its node cap). ``w``: any
+    shape, finite. An all-zero tensor gives 1.0 (any scale quantizes it exactly).
     """
-    w = w.detach().float().flatten()
+    from pvq.tensors import SortedTensor, int_levels, optimal_scale
+
+    w = w.detach().float().flatten().cpu()
     if w.numel() == 0 or not torch.isfinite(w).all():
         raise ValueError("mse_scale: weight tensor is empty or not finite")
-    grid = IntGrid(bits, signed=True)
-    wmax = float(w.abs().max())
-    if wmax == 0.0:
-        return 1.0  # all-zero tensor: any scale quantizes it exactly
-    lo, hi = wmax / n_grid, wmax
-    best_t = hi
-    for _ in range(refine + 1):
-        ts = torch.linspace(lo, hi, n_grid)
-        errs = _quant_errs(w, ts / grid.qmax, grid.qmin, grid.qmax)
-        i = int(torch.argmin(errs))
-        best_t = float(ts[i])
-        step = (hi - lo) / (n_grid - 1)
-        lo, hi = max(best_t - step, wmax * 1e-6), best_t + step
-    return best_t / grid.qmax
-
-
-def _quant_errs(w: torch.Tensor, scales: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
-    """Sum of squared quantization errors of flat ``w`` (N,) for each of ``scales`` (K,) -> (K,)."""
-    out = torch.empty(len(scales), dtype=torch.float64)
-    chunk = max(1, (1 << 22) // max(w.numel(), 1))  # keep K_chunk x N under ~4M elements
-    for a in range(0, len(scales), chunk):
-        s = scales[a : a + chunk, None]  # (k, 1)
-        q = torch.clamp(torch.round(w[None, :] / s), qmin, qmax) * s
-        out[a : a + chunk] = ((w[None, :] - q) ** 2).sum(1, dtype=torch.float64)
-    return out
+    IntGrid(bits, signed=True)  # validates bits
+    res = optimal_scale(SortedTensor.from_tensor(w), int_levels(int(bits)))
+    return float(res.scale) if res.scale > 0 else 1.0
