@@ -59,6 +59,13 @@ def register(app: typer.Typer) -> None:
             init_distributed,
         )
 
+        from pvq.cli._common import check_seed
+
+        check_seed(seed)
+        if threads < 0:
+            raise PvqInputError(f"--threads: must be >= 0 (0: torch's default), got {threads}")
+        if not 8 <= size <= 4096:
+            raise PvqInputError(f"--size: must be in 8..4096 pixels, got {size}")
         try:
             cfg = FinetuneConfig(method=method, bits=bits, epochs=epochs, lr=lr, sparsity=sparsity,
                                  schedule=schedule, batch_size=batch_size, seed=seed, device=device)
