@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         out = Path(out_dir)
         from pvq._io import append_jsonl, atomic_write_text
         from pvq._progress import enable_progress
-        from pvq.cli._common import print_json_rows
+        from pvq.cli._common import check_seed, print_json_rows
         from pvq.training import (
             FinetuneConfig,
             evaluate_accuracy,
@@ -58,8 +58,6 @@ def register(app: typer.Typer) -> None:
             fixed_subset,
             init_distributed,
         )
-
-        from pvq.cli._common import check_seed
 
         check_seed(seed)
         if threads < 0:
