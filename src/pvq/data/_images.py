@@ -133,6 +133,8 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
                         f"{p}: image claims {w} x {h} pixels, over the {MAX_IMAGE_PIXELS:,} pixel limit"
                     )
                 return np.asarray(im.convert("RGB"))
+    except PvqInputError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PvqInputError(f"{p}: image too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # SyntaxError: Pillow's bad-header
