@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pvq._io import atomic_write_text, to_jsonable
-from pvq.cli._common import check_positive, check_seed, fail, parse_bits, print_json_rows
+from pvq.cli._common import check_seed, fail, parse_bits, print_json_rows
 
 __all__ = ["register"]
 
@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
                 fail(f"{name}: must be >= 1, got {val}")
         if opt_dim < 0:
             fail(f"--opt-dim: must be >= 0, got {opt_dim}")
-        check_positive(time_limit, "--time-limit")
+        if not time_limit > 0:  # inf (no limit) is allowed; NaN is not
+            fail(f"--time-limit: must be positive, got {time_limit}")
         if calib_batches < 1:
             fail(f"--calib-batches: must be >= 1, got {calib_batches}")
         check_seed(seed)
