@@ -135,3 +135,26 @@ def test_max_elements_guard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and "--max-elements" in _one_error_line(err)
     with pytest.raises(PvqInputError, match="max-elements"):
         load_weights(path, max_elements=11)
+
+
+@pytest.mark.parametrize("kind", ["meta", "stride0_conv1"])
+def test_finetune_source_file_checked_like_other_loaders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """``pvq finetune FILE.pt`` reads its SmallResNet with the same dense-tensor checks as ``load_weights``."""
+    import torch
+
+    from pvq.models._small_resnet import SmallResNet
+
+    sd = SmallResNet((4, 8, 8)).state_dict()
+    if kind == "meta":
+        sd["fc.weight"] = torch.empty(sd["fc.weight"].shape, device="meta")
+    else:  # the right shape, but one stored float behind it
+        sd["conv1.weight"] = torch.ones(1).expand(sd["conv1.weight"].shape)
+    path = tmp_path / "net.pt"
+    torch.save(sd, path)
+    code, _, err = _run(
+        ["finetune", str(path), "--method", "quant", "--bits", "4", "--out", str(tmp_path / "o")], capsys
+    )
+    line = _one_error_line(err)
+    assert code == 2 and "net.pt" in line and ("meta" if kind == "meta" else "stride-0") in line, line
