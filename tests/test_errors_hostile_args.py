@@ -170,3 +170,20 @@ def test_negative_definite_g_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "zero" not in line
     z = make_npz(tmp_path / "zero.npz", G=np.zeros((6, 6)), w=prob["w"])
     _refused(["solve", str(z), "--method", "prune", "--bits", "4"], capsys, "G is zero")
+
+
+def test_ctrl_c_says_partial_results_were_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    """typer turns Ctrl-C into a silent exit 130; the CLI edge now says what happened (one line)."""
+    from pvq import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    orig = cli.app.registered_commands[:]
+    try:
+        cli.app.command("interrupted-test")(interrupted)
+        code, _, err = _run(["interrupted-test"], capsys)
+    finally:
+        cli.app.registered_commands[:] = orig
+    assert code == 130
+    assert err.strip() == "pvq: interrupted; partial results were kept where the command writes them"
