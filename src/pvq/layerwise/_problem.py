@@ -150,14 +150,18 @@ def load_problem_npz(
             raise PvqInputError(f"{path}: X must be finite (found NaN or Inf)")
         top = float(np.abs(X).max()) if X.size else 0.0
         if top and not _MAG_LO <= top <= _MAG_HI:
-            raise PvqInputError(f"{path}: max |X| = {top:.3g} is outside [{_MAG_LO:g}, {_MAG_HI:g}]; rescale it")
+            raise PvqInputError(
+                f"{path}: max |X| = {top:.3g} is outside [{_MAG_LO:g}, {_MAG_HI:g}]; rescale it"
+            )
         G = X.T @ X
     G, W = check_problem(G, data["w"], what=str(path))
     scales: dict[str, float] = {}
     for k, v in data.items():
         if k == "scale" or k.startswith("scale_"):
             if v.size != 1 or not np.isfinite(v).all() or not _MAG_LO <= float(v.reshape(-1)[0]) <= _MAG_HI:
-                raise PvqInputError(f"{path}: '{k}' must be one positive number in [{_MAG_LO:g}, {_MAG_HI:g}]")
+                raise PvqInputError(
+                    f"{path}: '{k}' must be one positive number in [{_MAG_LO:g}, {_MAG_HI:g}]"
+                )
             scales[k] = float(v.reshape(-1)[0])
     return G, W, scales
 

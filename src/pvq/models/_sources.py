@@ -51,7 +51,9 @@ def load_weights(
     return ws
 
 
-def _load(source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor], kinds: tuple[str, ...]) -> WeightSet:
+def _load(
+    source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor], kinds: tuple[str, ...]
+) -> WeightSet:
     if isinstance(source, nn.Module):
         return from_module(source, source=type(source).__name__, kinds=kinds)
     if isinstance(source, Mapping):
