@@ -137,7 +137,12 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PvqInputError(f"{p}: image too large to decode safely ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # SyntaxError: Pillow's bad-header
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:  # SyntaxError: Pillow's bad-header
         raise PvqInputError(f"{p}: cannot decode image ({type(exc).__name__})") from None
 
 
