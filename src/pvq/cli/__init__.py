@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> None:
             code = app(args=argv, standalone_mode=False)
         except PvqInputError as exc:
             _error(str(exc))
-        except typer.TyperException as exc:  # click's UsageError, BadParameter, NoSuchOption, MissingParameter...
+        except (
+            typer.TyperException
+        ) as exc:  # click's UsageError, BadParameter, NoSuchOption, MissingParameter...
             if type(exc).__name__ == "NoArgsIsHelpError":  # plain `pvq` or `pvq CMD`: the help, as before
                 ctx = getattr(exc, "ctx", None)
                 print(ctx.get_help() if ctx is not None else exc, file=sys.stderr)

@@ -47,10 +47,14 @@ def parse_bits(text: str, lo: int = 1, hi: int = 16, arg: str = "--bits") -> lis
     return list(dict.fromkeys(out))
 
 
-def parse_count(value: float, arg: str, lo: int = 1) -> int:
-    """A whole number >= ``lo`` given as a float option (so ``2e10`` is accepted): PvqInputError otherwise."""
+def parse_count(text: str | float, arg: str, lo: int = 1) -> int:
+    """A whole number >= ``lo``, also written like ``2e10``: PvqInputError otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise PvqInputError(f"{arg}: cannot parse '{text}' as a number") from None
     if not (math.isfinite(value) and value == int(value) and value >= lo):
-        raise PvqInputError(f"{arg}: must be a whole number >= {lo}, got {value:g}")
+        raise PvqInputError(f"{arg}: must be a whole number >= {lo}, got {text}")
     return int(value)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from pvq._defaults import COMPARE_LAYER_TIME_S
-from pvq.cli._common import parse_bits
+from pvq.cli._common import check_seed, parse_bits
 from pvq.errors import PvqInputError
 
 SHORT = {"pruning": "P", "n:m": "N:M", "quant+n:m": "N:M+Q", "quant+prune": "P+Q", "fp16": "FP16"}
@@ -21,6 +21,19 @@ def _default_out(source: str) -> Path:
     stem = Path(source.rstrip("/")).name or "model"
     stem = re.sub(r"\.(pt|pth|bin|ckpt|safetensors|onnx|gguf)$", "", stem)
     return Path(f"pvq-compare-{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}")
+
+
+def _check_budget(text: str) -> None:
+    """``--budget`` checked before any work (it used to fail after the whole sweep). A size (``1.5MB``)
+    is converted to bits per weight only once the model's weight count is known; here it need only
+    parse to a positive size, so it is checked against an effectively unlimited weight count."""
+    from pvq.compare import parse_budget
+
+    is_size = str(text).strip().lower().endswith("b")
+    try:
+        parse_budget(text, total_weights=10**30 if is_size else 1)
+    except ValueError as exc:
+        raise PvqInputError(str(exc)) from None
 
 
 def _fmt(x: float | None) -> str:
@@ -72,6 +85,8 @@ def register(app: typer.Typer) -> None:
 
         t0 = time.perf_counter()
         bit_list = parse_bits(bits, lo=2, hi=8)
+        check_seed(seed)
+        _check_budget(budget)
         if data is not None and not data.is_dir():
             raise PvqInputError(f"--data: {data} is not a folder of images")
         out_dir = out if out is not None else _default_out(source)

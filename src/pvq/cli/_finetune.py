@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         out = Path(out_dir)
         from pvq._io import append_jsonl, atomic_write_text
         from pvq._progress import enable_progress
-        from pvq.cli._common import print_json_rows
+        from pvq.cli._common import check_seed, print_json_rows
         from pvq.training import (
             FinetuneConfig,
             evaluate_accuracy,
@@ -59,6 +59,11 @@ def register(app: typer.Typer) -> None:
             init_distributed,
         )
 
+        check_seed(seed)
+        if threads < 0:
+            raise PvqInputError(f"--threads: must be >= 0 (0: torch's default), got {threads}")
+        if not 8 <= size <= 4096:
+            raise PvqInputError(f"--size: must be in 8..4096 pixels, got {size}")
         try:
             cfg = FinetuneConfig(method=method, bits=bits, epochs=epochs, lr=lr, sparsity=sparsity,
                                  schedule=schedule, batch_size=batch_size, seed=seed, device=device)
@@ -220,9 +225,19 @@ def _small_resnet_from_file(path: Path):  # noqa: ANN202
         raise PvqInputError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
     if not isinstance(sd, dict) or "conv1.weight" not in sd:
         raise PvqInputError(f"{path}: not a SmallResNet state dict (no 'conv1.weight')")
+    from pvq.models._files import check_stored_tensor
+
+    for name, t in sd.items():
+        if not isinstance(t, torch.Tensor):
+            raise PvqInputError(f"{path}: '{name}' is a {type(t).__name__}, not a tensor")
+        check_stored_tensor(t, f"{path}: tensor '{name}'")
+    if sd["conv1.weight"].ndim != 4 or "fc.weight" not in sd or sd["fc.weight"].ndim != 2:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (conv1.weight 4-D and fc.weight 2-D needed)")
     widths, blocks = [], 0
     i = 0
     while f"layers.{i}.0.conv1.weight" in sd:
+        if sd[f"layers.{i}.0.conv1.weight"].ndim != 4:
+            raise PvqInputError(f"{path}: not a SmallResNet state dict ('layers.{i}.0.conv1.weight' is not 4-D)")
         widths.append(int(sd[f"layers.{i}.0.conv1.weight"].shape[0]))
         i += 1
     while f"layers.0.{blocks}.conv1.weight" in sd:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pvq._io import atomic_write_text, to_jsonable
-from pvq.cli._common import fail, parse_bits, print_json_rows
+from pvq.cli._common import check_seed, fail, parse_bits, print_json_rows
 
 __all__ = ["register"]
 
@@ -60,8 +60,15 @@ def register(app: typer.Typer) -> None:
                 fail(f"{name}: must be >= 1, got {val}")
         if opt_dim < 0:
             fail(f"--opt-dim: must be >= 0, got {opt_dim}")
-        if not time_limit > 0 or calib_batches < 1:
-            fail("--time-limit must be positive and --calib-batches >= 1")
+        if not time_limit > 0:  # inf (no limit) is allowed; NaN is not
+            fail(f"--time-limit: must be positive, got {time_limit}")
+        if calib_batches < 1:
+            fail(f"--calib-batches: must be >= 1, got {calib_batches}")
+        check_seed(seed)
+        if ray_address:
+            from pvq.parallel import check_ray_address
+
+            check_ray_address(ray_address)
         if source not in bundled_names():
             fail(
                 f"SOURCE: '{source}' is not a bundled model ({', '.join(bundled_names())}); activations need a model that runs"

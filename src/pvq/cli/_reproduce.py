@@ -11,7 +11,7 @@ import typer
 from pvq import experiments
 from pvq._io import atomic_write_text, to_jsonable
 from pvq._progress import enable_progress
-from pvq.cli._common import print_json_rows
+from pvq.cli._common import check_seed, print_json_rows
 from pvq.errors import PvqInputError
 
 # reproductions that keep finished fine-tuning runs in OUT/NAME (runs.jsonl, checkpoints) and reuse them
@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the rows as JSON on stdout"),
     ) -> None:
         """Regenerate a figure or table of the paper into OUT/NAME/ (rows JSON, figures PNG+SVG)."""
+        check_seed(seed)
         try:
             cfg = experiments.ReproduceConfig(preset=preset, out=out, seed=seed, device=device)
         except ValueError as exc:

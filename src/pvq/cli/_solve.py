@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pvq._io import atomic_write_text, to_jsonable
-from pvq.cli._common import fail, print_json_rows
+from pvq.cli._common import check_seed, fail, print_json_rows
 
 __all__ = ["register", "parse_solvers"]
 
@@ -103,8 +103,9 @@ def register(app: typer.Typer) -> None:
             fail(f"--method: must be prune or quant, got '{method}'")
         if not 1 <= bits <= 16:
             fail(f"--bits: must be in 1..16, got {bits}")
-        if not time_limit > 0:
+        if not time_limit > 0:  # inf (no limit) is allowed; NaN is not
             fail(f"--time-limit: must be positive, got {time_limit}")
+        check_seed(seed)
         names = parse_solvers(solvers, [method])[method]
         if out is not None:  # checked (a folder, writable) before solving, not after
             from pvq._outdir import open_output

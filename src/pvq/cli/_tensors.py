@@ -69,8 +69,10 @@ def register(app: typer.Typer) -> None:
         ),
         per_channel: bool = typer.Option(False, "--per-channel", help="add per-output-channel quant/pruning"),
         nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
-        max_elements: float = typer.Option(
-            2e10, "--max-elements", help="refuse a tensor with more elements than this (a file lying about shapes)"
+        max_elements: str = typer.Option(
+            "2e10",
+            "--max-elements",
+            help="refuse a tensor with more elements than this (a file lying about shapes)",
         ),
     ) -> None:
         """Quantization vs pruning SNR for every conv/linear weight of SOURCE, at every bit-width."""

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from pvq.cli._common import parse_bits, print_json_rows
+from pvq.cli._common import check_positive, parse_bits, print_json_rows
 from pvq.errors import PvqInputError
 
 
@@ -35,6 +35,16 @@ def register(app: typer.Typer) -> None:
         from pvq.theory import TheoryConfig, run_theory  # lazy: keeps `pvq --help` fast
 
         b = parse_bits(bits, lo=2, hi=8)
+        # the ranges the exact integrals are accurate in (the kurtosis solver searches R in the same bracket);
+        # beyond nu = 1e6 a student-t is a Gaussian to 1e-6: use --dist gaussian
+        if nu is not None:
+            check_positive(nu, "--nu", hi=1e6)
+            if nu < 1e-3:
+                raise PvqInputError(f"--nu: must be in [0.001, 1e6], got {nu:g}")
+        if range_ is not None:
+            check_positive(range_, "--range", hi=1e7)
+            if range_ < 1e-3:
+                raise PvqInputError(f"--range: must be in [0.001, 1e7], got {range_:g}")
         try:
             cfg = TheoryConfig(
                 dist=dist.strip().lower(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Largest image decoded (pixels): 64 MP is ~200 MB as RGB, beyond any calibration photo; a header claiming
+# more (a "decompression bomb": 10^10 pixels in 100 bytes) is refused before decoding.
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 def sample_photos() -> dict[str, np.ndarray]:
@@ -119,9 +123,26 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             "Pillow: not installed; it is needed to read image files (pip install pillow)"
         ) from None
     try:
-        with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every oversized header an error
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise PvqInputError(
+                        f"{p}: image claims {w} x {h} pixels, over the {MAX_IMAGE_PIXELS:,} pixel limit"
+                    )
+                return np.asarray(im.convert("RGB"))
+    except PvqInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PvqInputError(f"{p}: image too large to decode safely ({exc})") from None
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:  # SyntaxError: Pillow's bad-header
         raise PvqInputError(f"{p}: cannot decode image ({type(exc).__name__})") from None
 
 

@@ -15,8 +15,8 @@ from pvq.models._weightset import KINDS, WeightSet, from_module, from_state_dict
 __all__ = ["load_weights", "WEIGHT_FILE_SUFFIXES", "DEFAULT_MAX_ELEMENTS"]
 
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx", ".gguf")
-# Largest tensor pvq will read (elements): 2e10 is 40x the largest tensor of a 70B model (the vocabulary
-# embedding, ~1e9) and ~80 GB as float32, so only a file that lies about its shapes reaches it.
+# Largest tensor pvq will read (elements): 2e10 is ~20x the largest tensor of a 70B Llama (its vocabulary
+# embedding, 128256 x 8192 = 1.05e9) and 80 GB as float32, so in practice only a file that lies reaches it.
 DEFAULT_MAX_ELEMENTS = 20_000_000_000
 
 
@@ -32,8 +32,8 @@ def load_weights(
     ``weights_only=True``; ``.safetensors``, read lazily; ``.onnx`` initializers; ``.gguf``,
     dequantized), a Hugging Face model folder, an ``nn.Module`` or a mapping name -> tensor.
     ``kinds`` selects layer kinds among conv, linear, embedding, other (default: conv and linear
-    weights with ndim >= 2). A tensor of more than ``max_elements`` elements is refused before it is read
-    (``--max-elements``). Bad input raises PvqInputError with a one-line message naming it.
+    weights with ndim >= 2). A tensor of more than ``max_elements`` elements is refused from the file's
+    header/shapes, before any tensor is copied or dequantized (``--max-elements``). Bad input raises PvqInputError with a one-line message naming it.
     """
     kinds = tuple(kinds)
     bad = [k for k in kinds if k not in KINDS]
@@ -51,7 +51,9 @@ def load_weights(
     return ws
 
 
-def _load(source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor], kinds: tuple[str, ...]) -> WeightSet:
+def _load(
+    source: str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor], kinds: tuple[str, ...]
+) -> WeightSet:
     if isinstance(source, nn.Module):
         return from_module(source, source=type(source).__name__, kinds=kinds)
     if isinstance(source, Mapping):

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
+from pvq.errors import PvqInputError
+
 __all__ = ["Executor", "SerialExecutor", "LocalExecutor", "RayExecutor", "get_executor"]
 
 
@@ -77,12 +79,16 @@ class RayExecutor:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
-            if address == "local":
-                ray.init(
-                    num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False
-                )
-            else:
-                ray.init(address=address, log_to_driver=False)
+            try:
+                if address == "local":
+                    ray.init(
+                        num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False
+                    )
+                else:
+                    ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or not a Ray one
+                msg = " ".join(str(exc).split())[:160]
+                raise PvqInputError(f"--ray-address {address}: Ray could not connect ({msg})") from None
             self._started = True
         self.workers = int(ray.cluster_resources().get("CPU", 1))
 

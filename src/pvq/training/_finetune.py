@@ -193,15 +193,7 @@ def finetune(
     start_epoch, step, current_s = 0, 0, -1.0
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        _check_resume_key(state, cfg, ckpt)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        if scale_opt is not None and "scale_opt" in state:
-            scale_opt.load_state_dict(state["scale_opt"])
-        start_epoch, step = int(state["epoch"]), int(state["step"])
-        current_s = float(state["sparsity"])
-        history = [r for r in json.loads((ckpt.parent / "history.json").read_text()) if r["epoch"] <= start_epoch]
+        start_epoch, step, current_s, history = _load_checkpoint(ckpt, model, opt, scale_opt, device, cfg)
     elif ref_acts is not None:
         if schedule is not None:
             current_s = schedule.sparsity_at(0)
@@ -312,6 +304,38 @@ def _check_resume_key(state: Any, cfg: FinetuneConfig, ckpt: Path) -> None:
         f"--resume: {ckpt} was made with other options ({what}); start afresh (without --resume, or "
         f"delete {ckpt.parent}), or use another --out"
     )
+
+
+def _load_checkpoint(ckpt: Path, model, opt, scale_opt, device, cfg: FinetuneConfig):  # noqa: ANN001, ANN202
+    """Restore model/optimizer state from ``ckpt``; (epoch, step, sparsity, history up to that epoch).
+
+    A truncated file, one written for another model or method, or a missing/corrupt ``history.json`` is a
+    PvqInputError that says how to start afresh (nothing is half-loaded into a run that would then go on); so
+    is a checkpoint made with other options (:func:`resume_key`)."""
+    epochs = cfg.epochs
+    fresh = f"; delete {ckpt.parent} or drop --resume to start afresh"
+    try:
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/EOFError/UnpicklingError on a bad file
+        raise PvqInputError(f"{ckpt}: unreadable checkpoint ({type(exc).__name__}){fresh}") from None
+    need = ("model", "opt", "epoch", "step", "sparsity")
+    if not isinstance(state, dict) or any(k not in state for k in need):
+        raise PvqInputError(f"{ckpt}: not a pvq finetune checkpoint (needs {', '.join(need)}){fresh}")
+    _check_resume_key(state, cfg, ckpt)
+    try:
+        epoch, step, s = int(state["epoch"]), int(state["step"]), float(state["sparsity"])
+        if not (0 <= epoch <= epochs and step >= 0 and (s == -1.0 or 0.0 <= s < 1.0)):
+            raise ValueError(f"epoch {epoch}, step {step}, sparsity {s}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        if scale_opt is not None and "scale_opt" in state:
+            scale_opt.load_state_dict(state["scale_opt"])
+        rows = json.loads((ckpt.parent / "history.json").read_text(encoding="utf-8"))
+        history = [r for r in rows if r["epoch"] <= epoch]
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
+        what = " ".join(str(exc).split())[:160]
+        raise PvqInputError(f"{ckpt}: checkpoint does not fit this run ({type(exc).__name__}: {what}){fresh}") from None
+    return epoch, step, s, history
 
 
 def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history, cfg) -> None:  # noqa: ANN001
