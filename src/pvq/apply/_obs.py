@@ -155,8 +155,12 @@ def obs_sweep(
     U = inverse_cholesky_upper(H, damp).to(dtype)
     col_group = perm // g if g > 0 else torch.zeros(cols, dtype=torch.long)
 
-    Q = torch.zeros_like(W)
-    codes = torch.zeros(rows, cols, dtype=torch.long) if quant is not None else None
+    fixed_or_selected = mask is not None or select is not None
+    # the sweep works on transposed (cols, rows) copies: column j of W is then a contiguous row of Wt
+    Wt = W.T.contiguous()
+    keept = keep.T.contiguous()
+    Qt = torch.zeros_like(Wt)
+    codest = torch.zeros(cols, rows, dtype=torch.long) if quant is not None else None
     block = BLOCK
     if dynamic_groups:
         block = g * max(1, BLOCK // g)
@@ -166,49 +170,49 @@ def obs_sweep(
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
         count = i2 - i1
-        W1 = W[:, i1:i2].clone()
-        Q1 = torch.zeros_like(W1)
+        W1 = Wt[i1:i2].clone()  # (count, rows)
         Err1 = torch.zeros_like(W1)
         U1 = U[i1:i2, i1:i2]
         d = U1.diagonal()
-        keep1 = keep[:, i1:i2]
+        keep1 = keept[i1:i2]  # a view: selections below write into keept
         if select is not None and not select.structured:
             k = select.sparsity * i2 // 100 - select.sparsity * i1 // 100
-            keep1[:] = prune_lowest(W1.pow(2) / d.pow(2), k)
+            keep1.copy_(prune_lowest((W1.pow(2) / d.pow(2)[:, None]).T, k).T)
         for i in range(count):
             j = i1 + i
-            w = W1[:, i]
+            w = W1[i]  # (rows,) current weights of column j
             if select is not None and select.structured and i % select.m == 0:
                 e = min(i + select.m, count)
-                sc = W1[:, i:e].pow(2) / d[i:e].pow(2)
-                keep1[:, i:e] = nm_keep(sc, select.n, select.m)
+                sc = (W1[i:e].pow(2) / d[i:e].pow(2)[:, None]).T
+                keep1[i:e] = nm_keep(sc, select.n, select.m).T
             if quant is not None and grid is not None:
-                assert scale is not None and codes is not None
+                assert scale is not None and codest is not None
                 if dynamic_groups and j % g == 0:
-                    prm = find_params((W1[:, i : i + g] * keep1[:, i : i + g]).float(), grid, mse)
+                    prm = find_params((W1[i : i + g] * keep1[i : i + g]).T.float(), grid, mse)
                     scale[:, j // g] = prm.scale
                     if zero is not None and prm.zero is not None:
                         zero[:, j // g] = prm.zero
                 gi = int(col_group[j])
                 s = scale[:, gi]
                 z = zero[:, gi] if zero is not None else None
-                c = quantize_codes(w.float(), s, z, grid)
-                q = dequantize_codes(c, s, z, grid).to(dtype) * keep1[:, i]
-                codes[:, j] = c
+                c = quantize_codes(w if dtype == torch.float32 else w.float(), s, z, grid)
+                q = dequantize_codes(c, s, z, grid).to(dtype)
+                if fixed_or_selected:
+                    q = q * keep1[i]
+                codest[j] = c
             else:
-                q = w * keep1[:, i]
-            Q1[:, i] = q
-            err = (w - q) / d[i]
-            W1[:, i:] -= err[:, None] * U1[i, i:][None, :]
-            Err1[:, i] = err
-        Q[:, i1:i2] = Q1
-        W[:, i2:] -= Err1 @ U[i1:i2, i2:]
+                q = w * keep1[i]
+            Qt[j] = q
+            err = (w - q).div_(d[i])
+            W1[i:].addr_(U1[i, i:], err, alpha=-1.0)  # rank-1 OBS update of the block, in place
+            Err1[i] = err
+        Wt[i2:] -= U[i1:i2, i2:].T @ Err1  # lazy update of the columns after the block
 
     inv = torch.argsort(perm)
     return SweepResult(
-        weight=Q[:, inv],
-        codes=None if codes is None else codes[:, inv],
+        weight=Qt.T[:, inv].contiguous(),
+        codes=None if codest is None else codest.T[:, inv].contiguous(),
         scale=scale,
         zero=zero,
-        mask=None if (mask is None and select is None) else keep[:, inv],
+        mask=None if not fixed_or_selected else keept.T[:, inv].contiguous(),
     )
