@@ -23,8 +23,8 @@ original matrix before the sweep. Group scales (``gN``): in natural order each g
 when the sweep reaches the group's first column, from the group's current (error-updated) weights, as the
 reference GPTQ does; blocks are sized to a multiple of the group so that a group never straddles two
 blocks. With act-order the groups are **static** (the reference's ``static_groups=True``, llm-compressor's
-``actorder="weight"``, its default): every group's scale is computed before the sweep from the original weights of its
-original, contiguous columns, and each column is rounded on its own original group's grid. So
+``actorder="weight"``, its default): every group's scale is computed before the sweep from the original
+weights of its original, contiguous columns, and each column is rounded on its own original group's grid. So
 :class:`~pvq.apply.CompressedWeight` stores one scale per original column group (no ``g_idx``) and its
 ``dequantize()`` gives exactly the weights the sweep produced.
 
