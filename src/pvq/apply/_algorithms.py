@@ -42,38 +42,32 @@ def _magnitude_mask(w: torch.Tensor, recipe: Recipe, H: torch.Tensor | None = No
     return torch.zeros_like(w, dtype=torch.bool).scatter_(1, w.abs().topk(k, dim=1).indices, True)
 
 
+def _codes(w: torch.Tensor, f: torch.Tensor, bits: int, asym: bool) -> tuple[torch.Tensor, ...]:
+    """(codes, scale, zero, reconstruction) of groups ``w`` (n_groups, g) with their range shrunk by ``f``."""
+    if asym:
+        lo, hi = (w.amin(1) * f).clamp(max=0), (w.amax(1) * f).clamp(min=0)
+        s = ((hi - lo) / (2**bits - 1)).clamp(min=1e-12)
+        z = torch.round(-lo / s)
+        c = torch.clamp(torch.round(w / s[:, None]) + z[:, None], 0, 2**bits - 1)
+        return c, s, z, (c - z[:, None]) * s[:, None]
+    s = (w.abs().amax(1) * f / (2 ** (bits - 1) - 1)).clamp(min=1e-12)
+    c = torch.clamp(torch.round(w / s[:, None]), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    return c, s, torch.zeros_like(s), c * s[:, None]
+
+
 def _round(
     w: torch.Tensor, bits: int, asym: bool, mse: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(codes, scale, zero) of groups ``w`` (n_groups, g); MSE picks the best of 20 shrunken ranges."""
-    best: tuple[torch.Tensor, ...] | None = None
-    err = torch.full((w.shape[0],), math.inf)
-    for f in torch.linspace(1.0, 0.5, 20 if mse else 1):
-        if asym:
-            lo, hi = (w.amin(1) * f).clamp(max=0), (w.amax(1) * f).clamp(min=0)
-            s = ((hi - lo) / (2**bits - 1)).clamp(min=1e-12)
-            z = torch.round(-lo / s)
-            c = torch.clamp(torch.round(w / s[:, None]) + z[:, None], 0, 2**bits - 1)
-            rec = (c - z[:, None]) * s[:, None]
-        else:
-            s = (w.abs().amax(1) * f / (2 ** (bits - 1) - 1)).clamp(min=1e-12)
-            z = torch.zeros_like(s)
-            c = torch.clamp(torch.round(w / s[:, None]), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-            rec = c * s[:, None]
-        e = ((rec - w) ** 2).sum(1)
-        better = e < err
-        err = torch.where(better, e, err)
-        new = (c, s, z)
-        best = (
-            new
-            if best is None
-            else tuple(
-                torch.where(better[:, None] if t.dim() == 2 else better, n, t)
-                for t, n in zip(best, new, strict=True)
-            )
-        )
-    assert best is not None
-    return best[0], best[1], best[2]
+    """(codes, scale, zero) of groups ``w`` (n_groups, g); MSE picks the best of 20 shrunken ranges per group."""
+    best_f = torch.ones(w.shape[0])
+    if mse:
+        err = torch.full((w.shape[0],), math.inf)
+        for f in torch.linspace(1.0, 0.5, 20):
+            e = ((_codes(w, f, bits, asym)[3] - w) ** 2).sum(1)
+            best_f = torch.where(e < err, f, best_f)
+            err = torch.minimum(e, err)
+    c, s, z, _ = _codes(w, best_f, bits, asym)
+    return c, s, z
 
 
 def compress_matrix(

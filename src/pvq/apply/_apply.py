@@ -30,7 +30,7 @@ from pvq.apply._sequential import Target, run_sequential
 from pvq.errors import PvqInputError
 from pvq.recipes import BitsBreakdown, Plan, Recipe, parse_recipe, recipe_bits
 
-__all__ = ["CompressedModel", "TensorRow", "apply", "calibration_free"]
+__all__ = ["CompressedModel", "TensorRow", "apply", "calibration_free", "check_plan"]
 
 _CAPTURABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -188,6 +188,11 @@ def _check_plan_names(plan: Plan, params: list[_Param]) -> None:
     if missing:
         shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
         raise PvqInputError(f"plan: the model has no weight tensor named {shown}")
+
+
+def check_plan(model: nn.Module, plan: Plan) -> None:
+    """PvqInputError listing the tensors ``plan`` names that ``model`` has no weight for."""
+    _check_plan_names(plan, _weight_params(model))
 
 
 def _matrix_blocks(mod: nn.Module, w: torch.Tensor) -> int:
