@@ -284,6 +284,8 @@ def apply(
             if not opted:
                 flag = "include_embeddings" if kind == "embedding" else "include_lm_head"
                 why = f"{kind} left uncompressed ({flag}=True to compress)"
+                if len(p.names) > 1:
+                    why = "tied embedding/lm_head left uncompressed (include_embeddings or include_lm_head to compress)"
                 rows.append(
                     TensorRow(
                         p.names[0],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -74,7 +73,9 @@ def register(app: typer.Typer) -> None:
         include_embeddings: bool = typer.Option(
             False, "--include-embeddings", help="also compress embeddings (and lm_head)"
         ),
-        json_out: bool = typer.Option(False, "--json", help="print the summary and rows as JSON on stdout"),
+        json_out: bool = typer.Option(
+            False, "--json", help="print a JSON array of rows (one per weight tensor) on stdout"
+        ),
     ) -> None:
         """Compress SOURCE with a recipe or a per-tensor plan (layer by layer, calibration from already
         compressed earlier layers) and write the checkpoint, the dequantized state dict and a manifest to OUT."""
@@ -129,11 +130,10 @@ def register(app: typer.Typer) -> None:
         summary = {**result.summary(), "source": src.label, "calibration": note, "out": str(out)}
         summary["files"] = [str(f) for f in files]
         summary["total_seconds"] = time.perf_counter() - t0
-        if json_out:
-            from pvq._io import to_jsonable
+        if json_out:  # the CLI contract: a JSON array of row objects (one per weight tensor), nothing else
+            from pvq.cli._common import print_json_rows
 
-            payload = {"summary": summary, "rows": [r.to_json() for r in result.rows]}
-            sys.stdout.write(json.dumps(to_jsonable(payload), indent=1) + "\n")
+            print_json_rows([r.to_json() for r in result.rows])
             return
         comp = [r for r in result.rows if r.status == "compressed"]
         print(
