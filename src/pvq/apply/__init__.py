@@ -7,6 +7,7 @@
 import sys
 import types
 
+from pvq.apply._algorithms import compress_matrix, needs_calibration
 from pvq.apply._apply import CompressedModel, TensorRow, apply, calibration_free
 from pvq.apply._compressed import CompressedWeight, format_levels, group_columns
 from pvq.apply._plans import label_recipe, plan_from_allocation, read_plan
@@ -17,9 +18,11 @@ __all__ = [
     "TensorRow",
     "apply",
     "calibration_free",
+    "compress_matrix",
     "format_levels",
     "group_columns",
     "label_recipe",
+    "needs_calibration",
     "plan_from_allocation",
     "read_plan",
 ]
