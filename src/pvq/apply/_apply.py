@@ -358,14 +358,15 @@ def apply(
                         t.name,
                         w[g * rows_g : (g + 1) * rows_g],
                         recipe,
-                        H[g].float(),
+                        H[g],
                         shape=(rows_g, w.shape[1]),
                     )
                     for g in range(blocks)
                 ]
                 cw = _merge(parts, t.name, shape, recipe)
             else:
-                cw = compress_matrix(t.name, w, recipe, None if H is None else H[0].float(), shape=shape)
+                flat = shape if param.dim() > 1 else (1, shape[0])
+                cw = compress_matrix(t.name, w, recipe, None if H is None else H[0], shape=flat)
             q = cw.dequantize().reshape(shape)
             rel = _rel_error(w, q.reshape(w.shape), H) if H is not None else None
             with torch.no_grad():
