@@ -139,18 +139,22 @@ class _Evaluator:
         }
 
 
-def _calibration(name: str) -> tuple[list[Any], str]:
+def _calibration(name: str) -> list[Any]:
     from pvq.models import calibration_batches
 
     nb, bs, seq = CALIB[name]
-    b = calibration_batches(name, nb, seed=0, batch_size=bs, seq_len=seq or 128, disjoint=True)
+    return calibration_batches(name, nb, seed=0, batch_size=bs, seq_len=seq or 128, disjoint=True)
+
+
+def _calibration_note(name: str) -> str:
+    nb, bs, seq = CALIB[name]
     if name == "smollm2":
         what = f"{nb * bs} windows of {seq} tokens"
     elif name == "minilm":
         what = f"{nb * bs} sentences"
     else:
         what = f"{nb * bs} photo crops"
-    return b, what + " from the calibration part of the bundled data"
+    return what + " from the calibration part of the bundled data"
 
 
 def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -207,6 +211,16 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    cache: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                cache[r["key"]] = r
+    return cache
+
+
 def _current(cache: dict[str, dict[str, Any]], algo: str) -> list[dict[str, Any]]:
     """Every cached row measured with these algorithms, in model and recipe order (latest per pair)."""
     models = ("smollm2", "mobilenet_v2", "minilm")
@@ -227,12 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache_path = out / "rows.jsonl"
-    cache: dict[str, dict[str, Any]] = {}
-    if cache_path.exists():
-        for line in cache_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                cache[r["key"]] = r
+    cache = _read_cache(cache_path)
     algo = _algorithms_hash()
     meta = {
         "command": "PYTHONPATH=src python scripts/apply_table.py " + " ".join(argv or sys.argv[1:]),
@@ -243,16 +252,20 @@ def main(argv: list[str] | None = None) -> None:
     from pvq.models import create_model
 
     for name in args.models.split(","):
+        calib_note = _calibration_note(name)
+        recipes = args.recipes.split(",")
+        if all(f"{name}|{r}|{calib_note}|{algo}" in cache for r in recipes):
+            continue  # everything measured: only the table is rewritten below
         model = create_model(name)
         ev = _Evaluator(name)
-        batches, calib_note = _calibration(name)
+        batches = _calibration(name)
         eval_note = {
             "smollm2": "perplexity on the first 1,024 tokens of the bundled text (windows of 256)",
             "mobilenet_v2": f"{EVAL_CROPS} photo crops from the held-out 40 % of each photo's width",
             "minilm": "the held-out sentences (the bundled text's evaluation slice)",
         }[name]
         ev.measure(model)  # reference outputs (and the uncompressed metrics, also cached below)
-        for recipe in args.recipes.split(","):
+        for recipe in recipes:
             key = f"{name}|{recipe}|{calib_note}|{algo}"
             if key not in cache:
                 t0 = time.perf_counter()
@@ -288,11 +301,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"bits {row['bits_per_weight']:.3f} {row['seconds']:.0f} s",
                 flush=True,
             )
-            rows = _current(cache, algo)
-            atomic_write_text(
-                out / "table.json", json.dumps(to_jsonable({"meta": meta, "rows": rows}), indent=1)
-            )
-            atomic_write_text(out / "table.md", _markdown(rows, meta))
+            _write_table(out, meta, algo)  # other runs may have added rows
+    _write_table(out, meta, algo)
+
+
+def _write_table(out: Path, meta: dict[str, Any], algo: str) -> None:
+    rows = _current(_read_cache(out / "rows.jsonl"), algo)
+    atomic_write_text(out / "table.json", json.dumps(to_jsonable({"meta": meta, "rows": rows}), indent=1))
+    atomic_write_text(out / "table.md", _markdown(rows, meta))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def test_apply_tiny_saved_module(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rows = json.loads(stdout)
     assert [r["status"] for r in rows] == ["compressed", "compressed"]
     assert {r["name"] for r in rows} == {"0.weight", "3.weight"}
-    state = load_file(str(out / "model.safetensors"))
+    state = load_file(str(out / "model.dequantized.safetensors"))
     fresh = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
     report = fresh.load_state_dict(state)
     assert not report.missing_keys and not report.unexpected_keys
@@ -84,7 +84,7 @@ def test_existing_out_is_refused_without_force(tmp_path: Path, capsys: pytest.Ca
     assert (out / "keep.txt").exists()
     code, _, err = run(capsys, str(src), "--recipe", "int8:channel:rtn", "--out", str(out), "--force")
     assert code == 0, err
-    assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
+    assert not (out / "keep.txt").exists() and (out / "model.dequantized.safetensors").is_file()
 
 
 def test_wrong_modality_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,5 +127,5 @@ def test_apply_bundled_mobilenet_int8(tmp_path: Path, capsys: pytest.CaptureFixt
     n = sum(r["numel"] for r in rows)
     assert 8.0 < sum(r["bits_per_weight"] * r["numel"] for r in rows) / n < 8.5
     model = create_model("mobilenet_v2")
-    report = model.load_state_dict(load_file(str(out / "model.safetensors")))
+    report = model.load_state_dict(load_file(str(out / "model.dequantized.safetensors")))
     assert not report.missing_keys and not report.unexpected_keys

@@ -19,12 +19,13 @@ __all__ = ["ModelSource", "load_model_source"]
 @dataclass(frozen=True, eq=False)
 class ModelSource:
     """``module`` in eval mode; ``bundled`` its bundled name (``None`` for a user's module); ``modality``
-    ``image``/``text`` when known."""
+    ``image``/``text`` when known; ``path`` the file it came from (a user's module)."""
 
     module: nn.Module
     label: str
     bundled: str | None = None
     modality: str | None = None
+    path: Path | None = None
 
 
 def load_model_source(source: str) -> ModelSource:
@@ -35,7 +36,7 @@ def load_model_source(source: str) -> ModelSource:
     if name is not None:
         from pvq.models import create_model, input_spec
 
-        return ModelSource(create_model(name), name, name, input_spec(name).modality)
+        return ModelSource(create_model(name), name, name, input_spec(name).modality, None)
     p = Path(source).expanduser()
     if not p.exists():
         from pvq.models import bundled_names
@@ -64,4 +65,4 @@ def load_model_source(source: str) -> ModelSource:
         raise PvqInputError(f"{source}: cannot load ({type(exc).__name__}: {msg})") from None
     if not isinstance(obj, nn.Module):
         raise PvqInputError(no_arch)
-    return ModelSource(obj.eval(), p.name)
+    return ModelSource(obj.eval(), p.name, path=p)

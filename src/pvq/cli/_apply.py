@@ -126,7 +126,15 @@ def register(app: typer.Typer) -> None:
         )
         from pvq.apply._save import save_compressed
 
-        files = save_compressed(result, out, force=force)
+        cfg = getattr(src.module, "config", None)
+        save_compressed(
+            result,
+            out,
+            force=force,
+            model_config=cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+            source_path=src.path,
+        )
+        files = sorted(p for p in out.iterdir() if p.is_file())
         summary = {**result.summary(), "source": src.label, "calibration": note, "out": str(out)}
         summary["files"] = [str(f) for f in files]
         summary["total_seconds"] = time.perf_counter() - t0
