@@ -15,7 +15,6 @@ counterpart (gptq -> rtn, wanda/sparsegpt -> magnitude), and its row says so.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -80,14 +79,14 @@ class CompressedModel:
 
     ``module``: a deep copy of the model with the dequantized weights in place (the original is untouched);
     ``weights``: state-dict name -> :class:`CompressedWeight`; ``rows``: one per weight tensor considered;
-    ``recipe_or_plan``: the recipe string or the plan as JSON; ``seconds``: wall time of the whole run;
+    ``recipe_or_plan``: the canonical recipe string, or the :class:`Plan`; ``seconds``: wall time of the whole run;
     ``calibration``: how many batches were used (0 when no recipe needed any).
     """
 
     module: nn.Module
     weights: Mapping[str, CompressedWeight]
     rows: tuple[TensorRow, ...]
-    recipe_or_plan: str
+    recipe_or_plan: str | Plan
     seconds: float
     calibration_batches: int = 0
 
@@ -107,7 +106,9 @@ class CompressedModel:
     def summary(self) -> dict[str, Any]:
         comp = [r for r in self.rows if r.status == "compressed"]
         return {
-            "recipe_or_plan": self.recipe_or_plan,
+            "recipe_or_plan": self.recipe_or_plan
+            if isinstance(self.recipe_or_plan, str)
+            else self.recipe_or_plan.to_json(),
             "tensors_compressed": len(comp),
             "weights_compressed": sum(r.numel for r in comp),
             "bits_per_weight": self.bits_per_weight,
@@ -134,10 +135,11 @@ def calibration_free(recipe: Recipe) -> Recipe:
     return Recipe(p, q)
 
 
-def _as_plan(recipe_or_plan: str | Recipe | Plan) -> tuple[Plan, str, bool]:
-    """(plan, its text, whether it is a single recipe for every default target)."""
+def _as_plan(recipe_or_plan: str | Recipe | Plan) -> tuple[Plan, str | Plan, bool]:
+    """(plan, the recipe's canonical string or the plan, whether it is a single recipe for every default
+    target)."""
     if isinstance(recipe_or_plan, Plan):
-        return recipe_or_plan, json.dumps(recipe_or_plan.to_json(), sort_keys=True), False
+        return recipe_or_plan, recipe_or_plan, False
     r = parse_recipe(recipe_or_plan)
     return Plan({}, r), str(r), True
 
