@@ -215,3 +215,29 @@ def test_allocation_labels_map_to_recipes() -> None:
     assert str(plan.recipe_for("a.weight")) == "int8:tensor:rtn"
     with pytest.raises(PvqInputError, match="label"):
         label_recipe("INT4 per-block")
+
+
+def test_import_pvq_stays_light_and_apply_is_callable() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, pvq; print('torch' in sys.modules); print(callable(pvq.apply))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_plan_can_name_any_weight_and_read_plan_reads_both_forms(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from pvq.apply import read_plan
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8))
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"recipes": {"1.weight": "int8:tensor:rtn"}, "default": "none"}))
+    res = pvq.apply(model, read_plan(path))
+    assert list(res.weights) == ["1.weight"] and res.rows[-1].status == "compressed"
+    path.write_text(json.dumps([{"name": "0.weight", "label": "INT8"}]))
+    assert list(pvq.apply(model, read_plan(path)).weights) == ["0.weight"]
