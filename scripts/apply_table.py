@@ -23,7 +23,6 @@ import inspect
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -237,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="smollm2,mobilenet_v2,minilm")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--out", default="results/cpu/apply")
+    ap.add_argument("--table-only", action="store_true", help="only rewrite table.json/.md from the cached rows")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,14 +244,14 @@ def main(argv: list[str] | None = None) -> None:
     cache = _read_cache(cache_path)
     algo = _algorithms_hash()
     meta = {
-        "command": "PYTHONPATH=src python scripts/apply_table.py " + " ".join(argv or sys.argv[1:]),
+        "command": "PYTHONPATH=src python scripts/apply_table.py (rows cached in rows.jsonl; see its --help)",
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
         "algorithms_sha256_12": algo,
     }
     from pvq.models import create_model
 
-    for name in args.models.split(","):
+    for name in [] if args.table_only else args.models.split(","):
         calib_note = _calibration_note(name)
         recipes = args.recipes.split(",")
         if all(f"{name}|{r}|{calib_note}|{algo}" in cache for r in recipes):
