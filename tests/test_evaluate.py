@@ -11,11 +11,11 @@ import torch
 
 from pvq.errors import PvqInputError
 from pvq.evaluate import (
-    HELD_OUT_CHARS,
     EvalRow,
     classifier_metrics,
     encoder_metrics,
     evaluate,
+    held_out_sentences,
     held_out_text,
     lm_metrics,
     mean_interval,
@@ -103,10 +103,16 @@ def test_perturb_sentence_is_seeded_and_never_empty() -> None:
     assert perturb_sentence("word", np.random.default_rng(0), drop=1.0) == "word"
 
 
-def test_held_out_text_is_the_prefix_calibration_skips() -> None:
+@pytest.mark.parametrize("name", ["smollm2", "minilm"])
+def test_held_out_text_never_meets_calibration(name: str) -> None:
     from pvq.data import perplexity_text
+    from pvq.models import calibration_text
 
-    assert held_out_text() == perplexity_text()[:HELD_OUT_CHARS]
+    pytest.importorskip("tokenizers")
+    held, calib = held_out_text(name), calibration_text(name)
+    text = perplexity_text()
+    assert text.startswith(held) and text.endswith(calib) and len(held) + len(calib) <= len(text)
+    assert len(held) >= 60_000 and len(held_out_sentences(name)) == 200
 
 
 def test_modality_mismatch_is_a_clear_error(tmp_path) -> None:

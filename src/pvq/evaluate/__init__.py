@@ -2,7 +2,6 @@
 (encoders), top-1 agreement + KL or labelled accuracy (image classifiers); each number with n and an interval."""
 
 from pvq.evaluate._data import (
-    HELD_OUT_CHARS,
     evaluation_photos,
     held_out_sentences,
     held_out_text,
@@ -15,7 +14,6 @@ from pvq.evaluate._tasks import classifier_metrics, encoder_metrics, lm_metrics,
 
 __all__ = [
     "DIRECTIONS",
-    "HELD_OUT_CHARS",
     "KINDS",
     "EvalResult",
     "EvalRow",

@@ -1,7 +1,8 @@
 """Held-out evaluation data that installs offline, disjoint from what pvq calibrates on.
 
-- Text: the first :data:`HELD_OUT_CHARS` characters of the bundled pydoc text (about 13 k SmolLM2 tokens,
-  240 prose sentences). Calibration draws only from the text after it (``pvq.models.calibration_batches``).
+- Text: the held-out slice of the bundled pydoc text, ``pvq.models.evaluation_text(name)`` (its first 4,096+
+  tokens and at least 60,000 characters: about 13 k SmolLM2 tokens, 240 prose sentences). Calibration draws
+  only from the text after it (``pvq.models.calibration_batches``), so the two never overlap.
 - Photos: scikit-image's bundled colour photos (astronaut, chelsea, coffee, rocket, motorcycle, Hubble deep
   field, retina), read straight from the installed package's data folder with Pillow. Calibration uses
   scikit-learn's two sample photos, so evaluation images never overlap calibration images.
@@ -18,7 +19,6 @@ import torch
 from pvq.errors import PvqInputError
 
 __all__ = [
-    "HELD_OUT_CHARS",
     "EVAL_PHOTOS",
     "held_out_text",
     "held_out_sentences",
@@ -26,7 +26,6 @@ __all__ = [
     "photo_views",
 ]
 
-HELD_OUT_CHARS = 60_000
 EVAL_PHOTOS = (
     "astronaut.png",
     "chelsea.png",
@@ -38,18 +37,18 @@ EVAL_PHOTOS = (
 )
 
 
-def held_out_text() -> str:
-    """The evaluation slice of the bundled text (never used for calibration)."""
-    from pvq.data import perplexity_text
+def held_out_text(name: str) -> str:
+    """The evaluation slice of the bundled text for the bundled text model ``name`` (never used for calibration)."""
+    from pvq.models import evaluation_text
 
-    return perplexity_text()[:HELD_OUT_CHARS]
+    return evaluation_text(name)
 
 
-def held_out_sentences(max_sentences: int = 200) -> list[str]:
+def held_out_sentences(name: str, max_sentences: int = 200) -> list[str]:
     """Prose sentences of the evaluation slice (at most ``max_sentences``, in text order)."""
     from pvq.models import split_sentences
 
-    return split_sentences(held_out_text())[:max_sentences]
+    return split_sentences(held_out_text(name))[:max_sentences]
 
 
 def _skimage_data() -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from pvq.errors import PvqInputError
-from pvq.evaluate._data import HELD_OUT_CHARS, held_out_sentences, held_out_text, photo_views
+from pvq.evaluate._data import held_out_sentences, held_out_text, photo_views
 from pvq.evaluate._result import EvalResult, EvalRow
 from pvq.evaluate._tasks import Measured, classifier_metrics, encoder_metrics, lm_metrics
 
@@ -75,7 +75,7 @@ def evaluate(
         measured, split = _image(model, reference, name, path, split)
     else:
         tok = tokenizer if tokenizer is not None else _bundled_tokenizer(name)
-        text = held_out_text() if path is None else _user_text(path)
+        text = held_out_text(name) if path is None else _user_text(path)
         if kind == "lm":
             from pvq.models import encode_ids
 
@@ -83,12 +83,12 @@ def evaluate(
                 raise PvqInputError(f"max_tokens/window: need at least 2 tokens, got {max_tokens}/{window}")
             ids = encode_ids(tok, text[: max_tokens * 12])[:max_tokens]
             if path is None and len(ids) < max_tokens:
-                raise PvqInputError(f"max_tokens: the held-out slice ({HELD_OUT_CHARS} chars) has only {len(ids)}")
+                raise PvqInputError(f"max_tokens: the held-out slice has only {len(ids)} tokens")
             measured = lm_metrics(model, reference, ids, window)
         else:
             from pvq.models import embed_sentences, split_sentences
 
-            sents = held_out_sentences(max_sentences) if path is None else split_sentences(text)[:max_sentences]
+            sents = held_out_sentences(name, max_sentences) if path is None else split_sentences(text)[:max_sentences]
             if len(sents) < 2:
                 raise PvqInputError("--data: fewer than 2 prose sentences to evaluate on")
             measured = encoder_metrics(

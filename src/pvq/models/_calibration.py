@@ -22,6 +22,7 @@ __all__ = [
     "CALIBRATION_REGION",
     "EVALUATION_REGION",
     "HELD_OUT_TOKENS",
+    "MIN_HELD_OUT_CHARS",
     "calibration_batches",
     "calibration_text",
     "evaluation_batches",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 HELD_OUT_TOKENS = 4096  # the evaluation slice: at least this many tokens (perplexity uses the first 1,024)
+MIN_HELD_OUT_CHARS = 60_000  # and at least this many characters: ~240 prose sentences for encoder evaluation
 CALIBRATION_REGION = (0.0, 0.6)  # fractions of each photo's width
 EVALUATION_REGION = (0.6, 1.0)
 
@@ -38,7 +40,7 @@ EVALUATION_REGION = (0.6, 1.0)
 @lru_cache(maxsize=8)
 def held_out_chars(name: str, tokens: int = HELD_OUT_TOKENS) -> int:
     """Characters of the bundled text that hold its first ``tokens`` tokens (the model's tokenizer), plus a
-    margin of 64 tokens' worth; calibration text starts after them."""
+    margin of 64 tokens' worth, and at least :data:`MIN_HELD_OUT_CHARS`; calibration text starts after them."""
     from pvq.data import perplexity_text
     from pvq.models._lm import encode_ids
 
@@ -51,7 +53,7 @@ def held_out_chars(name: str, tokens: int = HELD_OUT_TOKENS) -> int:
         chars = int(chars * 1.25)
     if chars >= len(text):
         raise PvqInputError(f"{name}: the bundled text has fewer than {tokens} tokens")
-    return chars
+    return max(chars, min(MIN_HELD_OUT_CHARS, len(text) // 4))
 
 
 def evaluation_text(name: str) -> str:
