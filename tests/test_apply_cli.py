@@ -23,17 +23,49 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+ARCH = """from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _arch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own architecture, importable as ``pvq_tiny_arch:build`` (what --arch names)."""
+    (tmp_path / "pvq_tiny_arch.py").write_text(ARCH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 def tiny_module(path: Path) -> tuple[Path, nn.Module]:
+    """A state dict of the tiny architecture (read back with weights_only=True) and the module."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10)).eval()
-    torch.save(model, path)
+    torch.save(model.state_dict(), path)
     return path, model
+
+
+def test_pickled_whole_module_and_missing_arch_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    whole = tmp_path / "whole.pt"
+    torch.save(nn.Sequential(nn.Linear(4, 4)), whole)
+    code, _, err = run(capsys, str(whole), "--recipe", "int8:channel:rtn", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--arch" in err and "Traceback" not in err
+    code, _, err = run(
+        capsys, str(whole), "--arch", "pvq_tiny_arch:build", "--recipe", "int8:channel:rtn", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "weights_only" not in err.lower() or "tensors" in err
+    code, _, err = run(
+        capsys, str(whole), "--arch", "no_such_module_xyz:build", "--recipe", "int8:channel:rtn", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "cannot import" in err
 
 
 def test_apply_tiny_saved_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, model = tiny_module(tmp_path / "tiny.pt")
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, str(src), "--recipe", "int8:channel:rtn", "--out", str(out), "--json")
+    code, stdout, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--recipe", "int8:channel:rtn", "--out", str(out), "--json")
     assert code == 0, err
     rows = json.loads(stdout)
     assert [r["status"] for r in rows] == ["compressed", "compressed"]
@@ -48,7 +80,7 @@ def test_apply_tiny_saved_module(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert 0 < float((got - ref).norm() / ref.norm()) < 1e-2
     assert (out / "manifest.json").is_file()
     # a calibration recipe on a user module needs --data
-    code, _, err = run(capsys, str(src), "--recipe", "prune50:wanda", "--out", str(tmp_path / "o2"))
+    code, _, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--recipe", "prune50:wanda", "--out", str(tmp_path / "o2"))
     assert code == 2 and "--data" in err and "Traceback" not in err
 
 
@@ -58,12 +90,12 @@ def test_apply_plan_from_compare_allocation(tmp_path: Path, capsys: pytest.Captu
     alloc.write_text(
         json.dumps([{"name": "0.weight", "label": "INT4"}, {"name": "3.weight", "label": "prune 75%"}])
     )
-    code, stdout, err = run(capsys, str(src), "--plan", str(alloc), "--out", str(tmp_path / "o"), "--json")
+    code, stdout, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--plan", str(alloc), "--out", str(tmp_path / "o"), "--json")
     assert code == 0, err
     rows = {r["name"]: r["recipe"] for r in json.loads(stdout)}
     assert rows == {"0.weight": "int4:tensor:rtn", "3.weight": "prune75:magnitude"}
     alloc.write_text(json.dumps([{"name": "nope.weight", "label": "INT4"}]))
-    code, _, err = run(capsys, str(src), "--plan", str(alloc), "--out", str(tmp_path / "o3"))
+    code, _, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--plan", str(alloc), "--out", str(tmp_path / "o3"))
     assert code == 2 and "nope.weight" in err and len(err.strip().splitlines()) == 1
 
 
@@ -79,10 +111,10 @@ def test_existing_out_is_refused_without_force(tmp_path: Path, capsys: pytest.Ca
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    code, _, err = run(capsys, str(src), "--recipe", "int8:channel:rtn", "--out", str(out))
+    code, _, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--recipe", "int8:channel:rtn", "--out", str(out))
     assert code == 2 and "--force" in err
     assert (out / "keep.txt").exists()
-    code, _, err = run(capsys, str(src), "--recipe", "int8:channel:rtn", "--out", str(out), "--force")
+    code, _, err = run(capsys, str(src), "--arch", "pvq_tiny_arch:build", "--recipe", "int8:channel:rtn", "--out", str(out), "--force")
     assert code == 0, err
     assert not (out / "keep.txt").exists() and (out / "model.dequantized.safetensors").is_file()
 

@@ -50,7 +50,10 @@ def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply_cmd(
         source: str = typer.Argument(
-            ..., help="bundled model name (see `pvq models`) or a .pt file holding a whole nn.Module"
+            ..., help="bundled model name (see `pvq models`), or a state-dict file (.safetensors/.pt) with --arch"
+        ),
+        arch: str | None = typer.Option(
+            None, "--arch", help="package.module:factory building your model's architecture (SOURCE: its state dict)"
         ),
         recipe: str | None = typer.Option(
             None,
@@ -96,12 +99,12 @@ def register(app: typer.Typer) -> None:
         from pvq.compare._layers_stage import bundled_name_of
         from pvq.data import check_data_modality
 
-        bundled = bundled_name_of(source)
+        bundled = bundled_name_of(source) if arch is None else None
         if data is not None and bundled is not None:  # before loading the model: a bad --data fails fast
             from pvq.models import input_spec
 
             check_data_modality(data, input_spec(bundled).modality, bundled)
-        src = load_model_source(source)
+        src = load_model_source(source, arch)
         if plan is not None:
             check_plan(src.module, what)  # type: ignore[arg-type]
         if data is not None:
