@@ -219,7 +219,8 @@ def fig4(cfg: ReproduceConfig) -> SimpleResult:
         for r in rows:
             r["layer"] = layer  # the name the figure uses (timm-style for EfficientNet-Lite0)
         units += unit_records(rows, model=model_name, role=role)
-    summary = layer_summary(units, population)
+    order = {m["layer"]: i for i, m in enumerate(layer_meta)}  # the paper's layers first, then heavy-tailed
+    summary = sorted(layer_summary(units, population), key=lambda s: (order[s["layer"]], s["bits"]))
     roles = {m["layer"]: m["role"] for m in layer_meta}
     for s in summary:
         s["role"] = roles[s["layer"]]
