@@ -118,3 +118,10 @@ def test_layers_bundled_model_small(run, tmp_path):
     assert (out / "rows.jsonl").exists() and (out / "chunks.json").exists()
     assert run("layers", "mobilenet_v2", "--layer", "nope", "--out", out).returncode == 2
     assert run("layers", "no_such_model", "--layer", "x", "--out", out).returncode == 2
+
+
+def test_scale_option_bad_value_is_exit_2(run, tmp_path):
+    r = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--scale", "row", "--out", tmp_path / "l")
+    assert r.returncode == 2 and "--scale" in r.stderr
+    r = run("reproduce", "fig4", "--scale", "row", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "scale" in r.stderr

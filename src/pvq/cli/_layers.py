@@ -43,11 +43,15 @@ def register(app: typer.Typer) -> None:
         time_limit: float = typer.Option(60.0, "--time-limit", help="seconds per row and method, all solvers and warm starts included"),
         calib_batches: int = typer.Option(4, "--calib-batches", help="calibration batches of 8 inputs"),
         seed: int = typer.Option(0, "--seed", help="calibration / row sampling seed"),
+        scale: str = typer.Option(
+            "tensor", "--scale", help="quantization scale: tensor (per-tensor MSE) | chunk-grid (published, per chunk)"
+        ),
         json_out: bool = typer.Option(False, "--json", help="print a JSON array of rows on stdout"),
     ) -> None:
         from pvq._progress import enable_progress
         from pvq.cli._solve import parse_solvers
         from pvq.layerwise import capture_layer_problems, chunk_summary, run_layer_problems
+        from pvq.layerwise._chunk_scale import SCALE_MODES
         from pvq.models import bundled_names, calibration_batches, create_model
 
         bit_list = parse_bits(bits, lo=1, hi=8)
@@ -69,6 +73,8 @@ def register(app: typer.Typer) -> None:
             from pvq.parallel import check_ray_address
 
             check_ray_address(ray_address)
+        if scale not in SCALE_MODES:
+            fail(f"--scale: must be {' or '.join(SCALE_MODES)}, got '{scale}'")
         if source not in bundled_names():
             fail(
                 f"SOURCE: '{source}' is not a bundled model ({', '.join(bundled_names())}); activations need a model that runs"
@@ -89,13 +95,14 @@ def register(app: typer.Typer) -> None:
             max_chunks=max_chunks,
             max_rows=max_rows,
             seed=seed,
+            scale=scale,
         )
         out_dir = out or Path(f"pvq-layers-{layer.replace('/', '_')}")
         out_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "source": source, "layer": problems[0].layer, "bits": bit_list, "opt_dim": opt_dim, "solvers": solver_map,
             "ray_address": ray_address, "max_chunks": max_chunks, "max_rows": max_rows, "time_limit": time_limit,
-            "calib_batches": calib_batches, "seed": seed, "chunks": len(problems), "samples": problems[0].samples,
+            "calib_batches": calib_batches, "seed": seed, "scale": scale, "chunks": len(problems), "samples": problems[0].samples,
         }  # fmt: skip
         atomic_write_text(out_dir / "config.json", json.dumps(to_jsonable(config), indent=1))
         rows = run_layer_problems(

@@ -36,11 +36,14 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="random seed"),
         device: str = typer.Option("cpu", help="cpu | cuda"),
         json_out: bool = typer.Option(False, "--json", help="print the rows as JSON on stdout"),
+        scale: str = typer.Option(
+            "tensor", "--scale", help="fig4: quantization scale, tensor (per-tensor MSE) | chunk-grid (published)"
+        ),
     ) -> None:
         """Regenerate a figure or table of the paper into OUT/NAME/ (rows JSON, figures PNG+SVG)."""
         check_seed(seed)
         try:
-            cfg = experiments.ReproduceConfig(preset=preset, out=out, seed=seed, device=device)
+            cfg = experiments.ReproduceConfig(preset=preset, out=out, seed=seed, device=device, scale=scale)
         except ValueError as exc:
             raise PvqInputError(f"pvq reproduce: {exc}") from None
         known = experiments.names()

@@ -21,12 +21,15 @@ class ReproduceConfig:
     seed: int = 0
     device: str = "cpu"
     resume: bool = True
+    scale: str = "tensor"  # fig4: quantization scale, tensor (per-tensor MSE) | chunk-grid (published)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {PRESETS}, got {self.preset!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        if self.scale not in ("tensor", "chunk-grid"):
+            raise ValueError(f"scale must be tensor or chunk-grid, got {self.scale!r}")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -19,6 +19,7 @@ from torch import nn
 
 from pvq._progress import progress
 from pvq.errors import PvqInputError
+from pvq.layerwise._chunk_scale import check_scale_mode, chunk_grid_scale
 from pvq.layerwise._problem import ChunkProblem, chunk_ranges
 from pvq.layerwise._range import layer_scale
 
@@ -177,9 +178,12 @@ def capture_layer_problems(
     max_chunks: int | None = None,
     max_rows: int | None = None,
     seed: int = 0,
+    scale: str = "tensor",
 ) -> list[ChunkProblem]:
-    """Per-chunk problems of one layer: ``G`` from the calibration inputs, the dense rows, and the layer's
-    per-tensor MSE-optimal scale at each of ``bits``.
+    """Per-chunk problems of one layer: ``G`` from the calibration inputs, the dense rows, and the
+    quantization scale at each of ``bits``: with ``scale='tensor'`` the layer's per-tensor MSE-optimal
+    scale (:func:`layer_scale`), with ``scale='chunk-grid'`` the published per-chunk grid search on the
+    chunk's weights, all rows of its group (:func:`pvq.layerwise._chunk_scale.chunk_grid_scale`).
 
     ``opt_dim``: chunk size in inputs (3x3 convs: whole channels, ``round(opt_dim / 9)`` of them); None or
     0 for whole rows. ``max_chunks``: keep that many chunks, evenly spread; ``max_rows``: a seeded random
@@ -191,7 +195,8 @@ def capture_layer_problems(
     W = Wt.reshape(out_ch, -1).numpy()  # (out, in/groups * k)
     groups = int(getattr(mod, "groups", 1))
     kernel_area = int(np.prod(mod.kernel_size)) if hasattr(mod, "kernel_size") else 1
-    scales = {int(b): layer_scale(W, int(b)) for b in bits}
+    check_scale_mode(scale)
+    tensor_scales = {int(b): layer_scale(W, int(b)) for b in bits} if scale == "tensor" else {}
     per_group = out_ch // groups
     specs: list[tuple[int, int, int]] = []  # (group, a, b)
     for g in range(groups):
@@ -207,6 +212,11 @@ def capture_layer_problems(
         if max_rows is not None and max_rows < rows.size:
             rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
         G = acc.G[g, a:b, a:b].copy()
+        if scale == "tensor":
+            scales = tensor_scales
+        else:  # the published code slices every row of the chunk (its group) before its grid search
+            group_w = W[g * per_group : (g + 1) * per_group, a:b]
+            scales = {int(bb): chunk_grid_scale(group_w, int(bb)) for bb in bits}
         problems.append(
             ChunkProblem(
                 layer=name,

@@ -20,7 +20,8 @@ __all__ = ["ChunkProblem", "chunk_ranges", "load_problem_npz", "check_problem"]
 class ChunkProblem:
     """``G`` (n, n) float64 Gram ``X^T X`` of the chunk's inputs (unfolded, summed over calibration
     samples); ``W`` (rows, n) the dense weights on those inputs (one output channel per row);
-    ``scales``: bits -> per-tensor quantization scale of the whole layer; ``inputs`` (n,) column indices
+    ``scales``: bits -> quantization scale (the layer's per-tensor scale, or the chunk's own with
+    ``scale='chunk-grid'`` at capture); ``inputs`` (n,) column indices
     into the layer's unfolded weight ``(out, in/groups * kh * kw)``; ``row_ids`` (rows,) output channels."""
 
     layer: str
