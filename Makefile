@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pvq-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all bench bench-env lint clean
 
 install: $(STAMP)
 
@@ -28,7 +28,10 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -q --timeout=3600
 
-bench: install
+bench-env:
+	bash benchmarks/make_llmc_env.sh
+
+bench: install bench-env
 	$(BIN)/python benchmarks/run_all.py
 
 lint: install

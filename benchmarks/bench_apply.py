@@ -1,6 +1,6 @@
 """Speed and output error of ``int4:g128:gptq`` on SmolLM2-135M's 210 linear tensors, vs llm-compressor.
 
-    PYTHONPATH=src python benchmarks/bench_apply.py [--reference-python /work/bench-venv/bin/python]
+    PYTHONPATH=src python benchmarks/bench_apply.py [--reference-python benchmarks/.venv-llmc/bin/python]
 
 What is measured, in one run on the same CPU, thread count and calibration tokens:
 
@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2, help="torch threads, for both pvq and the reference")
     ap.add_argument(
-        "--reference-python", default="/work/bench-venv/bin/python", help="python with llmcompressor"
+        "--reference-python", default="benchmarks/.venv-llmc/bin/python", help="python with llmcompressor (make bench-env builds it)"
     )
     ap.add_argument("--orders", action="store_true", help="also run natural order and compare output errors")
     ap.add_argument("--llmc-worker", help=argparse.SUPPRESS)
@@ -218,7 +218,7 @@ def main() -> None:
                 ref["errs"] = {n: _rel_err(weights[n], q[n].float(), H_eval[n]) for n in weights}
                 results[f"llm-compressor {ref['version']} GPTQ int4 g{REF_GROUP}"] = ref
     else:
-        print(f"no reference python at {args.reference_python!r}: llm-compressor not run")
+        print(f"no reference python at {args.reference_python!r}: llm-compressor not run (make bench-env builds it)")
 
     print(f"\n{'method':44s} {'solve s':>8s} {'total s':>8s} {'sum rel. output error':>22s}")
     for key, r in results.items():
