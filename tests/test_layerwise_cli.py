@@ -118,3 +118,14 @@ def test_layers_bundled_model_small(run, tmp_path):
     assert (out / "rows.jsonl").exists() and (out / "chunks.json").exists()
     assert run("layers", "mobilenet_v2", "--layer", "nope", "--out", out).returncode == 2
     assert run("layers", "no_such_model", "--layer", "x", "--out", out).returncode == 2
+
+
+def test_layers_opt_dim_full_or_a_number(run, tmp_path):
+    out = tmp_path / "l"
+    r = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--opt-dim", "half", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" in r.stderr
+    r = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--opt-dim", "-3", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" in r.stderr
+    # 'full' passes the check: the run then fails on the (unknown) model, not on --opt-dim
+    r = run("layers", "no_such_model", "--layer", "x", "--opt-dim", "full", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" not in r.stderr and "SOURCE" in r.stderr

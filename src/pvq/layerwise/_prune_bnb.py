@@ -6,7 +6,13 @@ with only ``P`` removed (monotone in ``P``), raised by the cheapest single furth
 eigenvalue bound on the ``r`` prunes still to make. Pruning a weight is an OBS rank-one downdate of
 ``H = G_RR^-1``, so a node costs O(n^2). The search starts from the best heuristic (magnitude, OBS,
 1-swap) and returns a certificate: ``optimal`` (gap 0) or, at the time limit, the best support and
-the gap to the least open bound.
+the gap to the best valid bound.
+
+``bound="lagrange"`` (default) adds, once the search has run for ``arm_after`` seconds without finishing,
+the Lagrangian bound of the perspective relaxation (:mod:`pvq.layerwise._prune_dual`): its dual is
+maximised at the root, and its fixed multipliers then bound every node in O(n). At a time limit the gap
+is taken from the better of that root bound and the least bound among the open nodes (each open node's
+bound also raised by the Lagrangian one). ``bound="eigen"`` is the solver without it (the reference).
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import time
 import numpy as np
 
 from pvq.layerwise._linalg import check_row, refit, safe_inverse
-from pvq.layerwise._prune_kernels import KEPT, PRUNED, bnb_run, open_bound
+from pvq.layerwise._prune_dual import dual_node_bound, prune_dual
+from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, bnb_run, open_bound
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
-__all__ = ["prune_exact"]
+__all__ = ["prune_exact", "BOUNDS"]
+
+BOUNDS = ("lagrange", "eigen")
 
 
 def prune_exact(
@@ -32,6 +41,9 @@ def prune_exact(
     rtol: float = 1e-9,
     batch_nodes: int | None = None,
     heuristic: bool = True,
+    bound: str = "lagrange",
+    arm_after: float = 0.05,
+    dual_seconds: float = 0.5,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
@@ -39,9 +51,13 @@ def prune_exact(
     included; ``warm_start`` an optional (n,) candidate ``w``. ``heuristic``: first run
     :func:`prune_swap` for an incumbent (a caller that already has its result passes it as
     ``warm_start`` and ``False``). ``rtol``: nodes whose bound is within this relative distance of the
-    incumbent are closed.
+    incumbent are closed. ``bound``: one of :data:`BOUNDS` (see the module docstring); ``arm_after``:
+    seconds of plain search before the Lagrangian bound is computed (rows solved sooner never pay for
+    it); ``dual_seconds``: at most this long (and a fifth of the time left) maximising its root dual.
     """
     t0 = time.perf_counter()
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}")
     G, w0 = check_row(G, w0)
     G = np.ascontiguousarray(G)
     w0 = np.ascontiguousarray(w0)
@@ -92,13 +108,34 @@ def prune_exact(
     best_st = np.zeros(n, dtype=np.int8)
     found = False
     status = "optimal"
+    T, tconst = np.zeros(n), -np.inf
+    dual = None
+    armed = bound != "lagrange"
     while True:
         before = UB[0]
-        bnb_run(W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, batch_nodes, rtol)
+        bnb_run(
+            W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, batch_nodes, rtol, T, tconst
+        )  # fmt: skip
         found = found or UB[0] < before
         if ctl[2]:
             break
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+        now = time.perf_counter() - t0
+        stop = time_limit is not None and now > time_limit
+        if not armed and (now >= arm_after or stop):
+            armed = True
+            # the ascent: a fifth of the time left; at the limit itself (only the gap needs it) a tenth
+            left = (
+                dual_seconds
+                if time_limit is None
+                else 0.2 * (time_limit - now)
+                if not stop
+                else 0.1 * time_limit
+            )
+            dual = prune_dual(G, w0, k, float(UB[0]), seconds=min(dual_seconds, max(left, 0.0)))
+            if dual is not None:
+                T, tconst = np.ascontiguousarray(dual.t), float(dual.const)
+                notes += (f"Lagrangian root bound {dual.root:.6g} ({dual.iters} dual steps)",)
+        if stop:
             status = "time_limit"
             break
     if found:
@@ -107,9 +144,26 @@ def prune_exact(
         cand = refit(G, w0, keep) if keep.sum() <= k else None
         if cand is not None and row_error(G, w0, cand) < best_v:
             best_w, best_v = cand, row_error(G, w0, cand)
-    lb = open_bound(BND, PH, ctl, float(UB[0])) if status == "time_limit" else best_v
+    if status == "time_limit":
+        lb = _open_lower_bound(BND, PH, ST, NK, ctl, float(UB[0]), n - n_prune, dual)
+    else:
+        lb = best_v
     lb = min(lb, best_v)
     gap = 0.0 if status == "optimal" else relative_gap(best_v, lb)
     return SolveResult(
         best_v, lb, gap, time.perf_counter() - t0, status, best_w, nodes=int(ctl[3]), notes=notes
     )
+
+
+def _open_lower_bound(BND, PH, ST, NK, ctl, UB: float, k: int, dual) -> float:
+    """Global lower bound of a stopped search: the least bound over the open nodes (those with an
+    unexplored child), each raised by the Lagrangian node bound when there is one, and never below the
+    Lagrangian root bound."""
+    if dual is None:
+        return open_bound(BND, PH, ctl, UB)
+    lb = UB
+    for i in range(int(ctl[0]) + 1):
+        if PH[i] < 2:
+            node = dual_node_bound(dual, ST[i] == KEPT, ST[i] == FREE, k - int(NK[i]))
+            lb = min(lb, max(float(BND[i]), node))
+    return max(lb, dual.root) if lb < UB else lb
