@@ -20,7 +20,7 @@ faster than without it; n = 28, cond ~ 1e5, 4-8 bits: over 100x faster).
 Certificate: ``optimal``, or at the time limit the gap to the best valid bound: each open subtree is
 bounded by the larger of its partial distance and a Lagrangian bound (:mod:`pvq.layerwise._quant_dual`,
 its multipliers maximised at the root once the limit is hit), and the least of those is reported
-(``stop_bound="distance"``: partial distances only, the solver before the Lagrangian bound).
+(``stop_bound="open"``: partial distances only, the solver before the Lagrangian bound).
 """
 
 from __future__ import annotations
@@ -111,12 +111,12 @@ def quant_exact(
     (:func:`se_drive`) on the undecided levels of nodes whose continuous optimum is inside the box;
     ``None``: from 3 bits up (at 1-2 bits the box binds nearly everywhere, and the plain search is faster).
     ``nodes`` in the result counts the search's and the oracle's candidates together.
-    ``stop_bound``: ``lagrange`` or ``distance``, the bound reported at a time limit (see the module
+    ``stop_bound``: ``lagrange`` or ``open``, the bound reported at a time limit (see the module
     docstring; the Lagrangian bound's ascent is given the last 10 % of ``time_limit``, 2 s at most).
     Returns weights ``scale * z``.
     """
-    if stop_bound not in ("lagrange", "distance"):
-        raise ValueError(f"stop_bound must be 'lagrange' or 'distance', got {stop_bound!r}")
+    if stop_bound not in ("lagrange", "open"):
+        raise ValueError(f"stop_bound must be 'lagrange' or 'open', got {stop_bound!r}")
     t0 = time.perf_counter()
     G, w0 = check_row(G, w0)
     if not scale > 0 or not np.isfinite(scale):
