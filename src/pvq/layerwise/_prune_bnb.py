@@ -143,7 +143,8 @@ def prune_exact(
             if dual is not None:
                 T, tconst = np.ascontiguousarray(dual.t), float(dual.const)
     if status == "time_limit" and stop_bound == "lagrange" and dual is None:
-        dual = prune_dual(G, w0, k, float(UB[0]), seconds=stop_secs)
+        # half the time kept for it; the other half: bounding the open nodes
+        dual = prune_dual(G, w0, k, float(UB[0]), seconds=stop_secs / 2)
     if status == "time_limit" and stop_bound == "open":
         dual = None
     if dual is not None:

@@ -168,7 +168,8 @@ def quant_exact(
     orc = np.array([int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0], dtype=np.int64)
     lat = lattice_tables(n, kmax if use else 1)
     status = "optimal"
-    # with the Lagrangian bound, its ascent at a time limit takes the last tenth of the limit (2 s at most)
+    # with the Lagrangian bound, the last tenth of the limit (2 s at most) is kept for it: half for the
+    # ascent, half for bounding the open subtrees
     dual_secs = min(2.0, 0.1 * time_limit) if time_limit is not None and stop_bound == "lagrange" else 0.0
     search_limit = None if time_limit is None else time_limit - dual_secs
     while True:
@@ -190,7 +191,7 @@ def quant_exact(
     else:
         lb = se_open_bound(R, z, center, dd, up, dn, lo, hi, ctl, float(best_d[0]))
         if stop_bound == "lagrange":
-            dual = quant_dual(G[np.ix_(order_, order_)], cp, lo, hi, float(best_d[0]), seconds=dual_secs)
+            dual = quant_dual(G[np.ix_(order_, order_)], cp, lo, hi, float(best_d[0]), seconds=dual_secs / 2)
             lb = max(
                 lb, _open_bound_dual(R, z, center, dd, up, dn, lo, hi, ctl, float(best_d[0]), dual, tables)
             )
