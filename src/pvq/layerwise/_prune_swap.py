@@ -83,6 +83,4 @@ def prune_swap(G: np.ndarray, w0: np.ndarray, k: int, time_limit: float | None =
         v = row_error(G, w0, w)
         if v < best_v:
             best_w, best_v = w, v
-    return SolveResult(
-        best_v, np.nan, np.nan, time.perf_counter() - t0, "heuristic", best_w, notes=tuple(notes)
-    )
+    return SolveResult(best_v, np.nan, np.nan, time.perf_counter() - t0, "heuristic", best_w, notes=tuple(notes))

@@ -88,7 +88,9 @@ def sdp_skip_reason(
     c = sdp_cost(n, box=box)
     cap = default_sdp_max_bytes() if max_bytes is None else float(max_bytes)
     if c.bytes > cap:
-        return f"SDP at n = {n} needs about {c.bytes / 1e9:.3g} GB (estimate), over the {cap / 1e9:.3g} GB allowed"
+        return (
+            f"SDP at n = {n} needs about {c.bytes / 1e9:.3g} GB (estimate), over the {cap / 1e9:.3g} GB allowed"
+        )
     if time_limit is not None and c.seconds > time_limit:
         return f"SDP at n = {n} needs about {c.seconds:.3g} s (estimate), over the {time_limit:.3g} s left of the time limit"
     return None
@@ -271,9 +273,7 @@ def quant_sdp_rounding(
     value = row_error(G, w0, w)
     secs = time.perf_counter() - t0 + (s.seconds if sdp is None else 0.0)
     if s.status != "optimal":  # the relaxation was not solved to tolerance: no bound to carry
-        return SolveResult(
-            value, math.nan, math.nan, secs, "heuristic", w, notes=("SDP inaccurate: no bound",)
-        )
+        return SolveResult(value, math.nan, math.nan, secs, "heuristic", w, notes=("SDP inaccurate: no bound",))
     bound = min(s.bound, value)
     gap = (value - bound) / value if value > 0 else 0.0
     return SolveResult(value, bound, gap, secs, "heuristic", w)

@@ -180,9 +180,7 @@ def solve_row(
             else:
                 r = quant_sdp_rounding(G, w0, scale, bits, seed=seed, sdp=sdp)
                 out[name] = replace(r, seconds=r.seconds + sdp.seconds)
-        elif name == "sdp_box" and (
-            late := sdp_skip_reason(w0.shape[0], _left(deadline), sdp_max_bytes, True)
-        ):
+        elif name == "sdp_box" and (late := sdp_skip_reason(w0.shape[0], _left(deadline), sdp_max_bytes, True)):
             out[name] = _skipped(late)  # the plain SDP used up the time it needed
         elif name == "sdp_box":
             try:
