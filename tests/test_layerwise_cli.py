@@ -125,3 +125,14 @@ def test_scale_option_bad_value_is_exit_2(run, tmp_path):
     assert r.returncode == 2 and "--scale" in r.stderr
     r = run("reproduce", "fig4", "--scale", "row", "--out", tmp_path / "r")
     assert r.returncode == 2 and "scale" in r.stderr
+
+
+def test_layers_opt_dim_full_or_a_number(run, tmp_path):
+    out = tmp_path / "l"
+    r = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--opt-dim", "half", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" in r.stderr
+    r = run("layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--opt-dim", "-3", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" in r.stderr
+    # 'full' passes the check: the run then fails on the (unknown) model, not on --opt-dim
+    r = run("layers", "no_such_model", "--layer", "x", "--opt-dim", "full", "--out", out)
+    assert r.returncode == 2 and "--opt-dim" not in r.stderr and "SOURCE" in r.stderr

@@ -24,8 +24,10 @@ def register(app: typer.Typer) -> None:
         ),
         layer: str = typer.Option(..., "--layer", help="module name, e.g. features.8.conv.0.0"),
         bits: str = typer.Option("2-8", "--bits", help="a range 2-8 or a list 8,4,2"),
-        opt_dim: int = typer.Option(
-            32, "--opt-dim", help="inputs per chunk (3x3 convs: whole channels); 0 = whole rows"
+        opt_dim_arg: str = typer.Option(
+            "32",
+            "--opt-dim",
+            help="inputs per chunk (3x3 convs: whole channels); 'full' (or 0) = whole rows, no chunking",
         ),
         solvers: str = typer.Option(
             None,
@@ -40,7 +42,9 @@ def register(app: typer.Typer) -> None:
             None, "--max-chunks", help="solve only this many chunks (evenly spread)"
         ),
         max_rows: int = typer.Option(None, "--max-rows", help="solve only this many output rows per chunk"),
-        time_limit: float = typer.Option(60.0, "--time-limit", help="seconds per row and method, all solvers and warm starts included"),
+        time_limit: float = typer.Option(
+            60.0, "--time-limit", help="seconds per row and method, all solvers and warm starts included"
+        ),
         calib_batches: int = typer.Option(4, "--calib-batches", help="calibration batches of 8 inputs"),
         seed: int = typer.Option(0, "--seed", help="calibration / row sampling seed"),
         scale: str = typer.Option(
@@ -62,8 +66,15 @@ def register(app: typer.Typer) -> None:
         for name, val in (("--max-chunks", max_chunks), ("--max-rows", max_rows), ("--workers", workers)):
             if val is not None and val < 1:
                 fail(f"{name}: must be >= 1, got {val}")
-        if opt_dim < 0:
-            fail(f"--opt-dim: must be >= 0, got {opt_dim}")
+        if opt_dim_arg.strip().lower() == "full":
+            opt_dim = 0
+        else:
+            try:
+                opt_dim = int(opt_dim_arg)
+            except ValueError:
+                fail(f"--opt-dim: must be a whole number or 'full', got '{opt_dim_arg}'")
+            if opt_dim < 0:
+                fail(f"--opt-dim: must be >= 0 or 'full', got {opt_dim}")
         if not time_limit > 0:  # inf (no limit) is allowed; NaN is not
             fail(f"--time-limit: must be positive, got {time_limit}")
         if calib_batches < 1:

@@ -6,7 +6,16 @@ with only ``P`` removed (monotone in ``P``), raised by the cheapest single furth
 eigenvalue bound on the ``r`` prunes still to make. Pruning a weight is an OBS rank-one downdate of
 ``H = G_RR^-1``, so a node costs O(n^2). The search starts from the best heuristic (magnitude, OBS,
 1-swap) and returns a certificate: ``optimal`` (gap 0) or, at the time limit, the best support and
-the gap to the least open bound.
+the gap to the best valid bound.
+
+At a time limit (``stop_bound="lagrange"``, the default) the gap comes from a Lagrangian bound of the
+perspective relaxation (:mod:`pvq.layerwise._prune_dual`), its dual maximised at the root in the last
+tenth of the time limit: the reported bound is the least, over the open nodes, of each node's own bound
+raised by the Lagrangian node bound (and never below the Lagrangian root bound). ``stop_bound="open"``:
+the least open node bound alone, the solver before that bound (on real rows, n = 64, 4 bits, 10 s, it
+reports gaps of 86-98 %). ``bound="lagrange"`` also uses the Lagrangian node bound inside the search,
+after ``arm_after`` seconds; it is off by default: on 18 synthetic rows (n = 40, 48; 2/4/8 bits) it
+closed no node the default bounds did not, and its root ascent only cost time.
 """
 
 from __future__ import annotations
@@ -16,11 +25,15 @@ import time
 import numpy as np
 
 from pvq.layerwise._linalg import check_row, refit, safe_inverse
-from pvq.layerwise._prune_kernels import KEPT, PRUNED, bnb_run, open_bound
+from pvq.layerwise._prune_dual import dual_node_bound, prune_dual
+from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, bnb_run, open_bound
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
-__all__ = ["prune_exact"]
+__all__ = ["prune_exact", "BOUNDS", "STOP_BOUNDS"]
+
+BOUNDS = ("eigen", "lagrange")
+STOP_BOUNDS = ("lagrange", "open")
 
 
 def prune_exact(
@@ -32,6 +45,10 @@ def prune_exact(
     rtol: float = 1e-9,
     batch_nodes: int | None = None,
     heuristic: bool = True,
+    bound: str = "eigen",
+    stop_bound: str = "lagrange",
+    arm_after: float = 0.05,
+    dual_seconds: float = 2.0,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
@@ -39,9 +56,16 @@ def prune_exact(
     included; ``warm_start`` an optional (n,) candidate ``w``. ``heuristic``: first run
     :func:`prune_swap` for an incumbent (a caller that already has its result passes it as
     ``warm_start`` and ``False``). ``rtol``: nodes whose bound is within this relative distance of the
-    incumbent are closed.
+    incumbent are closed. ``bound`` (one of :data:`BOUNDS`) and ``stop_bound`` (one of
+    :data:`STOP_BOUNDS`): see the module docstring; ``arm_after``: with ``bound="lagrange"``, seconds of
+    plain search before the Lagrangian bound is computed; ``dual_seconds``: at most this long maximising
+    its root dual (in the search: also at most a fifth of the time left; at a time limit: its last tenth).
     """
     t0 = time.perf_counter()
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}")
+    if stop_bound not in STOP_BOUNDS:
+        raise ValueError(f"stop_bound must be one of {STOP_BOUNDS}, got {stop_bound!r}")
     G, w0 = check_row(G, w0)
     G = np.ascontiguousarray(G)
     w0 = np.ascontiguousarray(w0)
@@ -92,24 +116,65 @@ def prune_exact(
     best_st = np.zeros(n, dtype=np.int8)
     found = False
     status = "optimal"
+    T, tconst = np.zeros(n), -np.inf
+    dual = None
+    armed = bound != "lagrange"
+    # with the Lagrangian gap, its ascent takes the last tenth of the time limit
+    stop_secs = (
+        min(dual_seconds, 0.1 * time_limit) if time_limit is not None and stop_bound == "lagrange" else 0.0
+    )
+    search_limit = None if time_limit is None else time_limit - stop_secs
     while True:
         before = UB[0]
-        bnb_run(W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, batch_nodes, rtol)
+        bnb_run(
+            W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, batch_nodes, rtol, T, tconst
+        )  # fmt: skip
         found = found or UB[0] < before
         if ctl[2]:
             break
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+        now = time.perf_counter() - t0
+        if search_limit is not None and now > search_limit:
             status = "time_limit"
             break
+        if not armed and now >= arm_after:
+            armed = True
+            left = dual_seconds if search_limit is None else 0.2 * (search_limit - now)
+            dual = prune_dual(G, w0, k, float(UB[0]), seconds=min(dual_seconds, left))
+            if dual is not None:
+                T, tconst = np.ascontiguousarray(dual.t), float(dual.const)
+    if status == "time_limit" and stop_bound == "lagrange" and dual is None:
+        # half the time kept for it; the other half: bounding the open nodes
+        dual = prune_dual(G, w0, k, float(UB[0]), seconds=stop_secs / 2)
+    if status == "time_limit" and stop_bound == "open":
+        dual = None
+    if dual is not None:
+        notes += (f"Lagrangian root bound {dual.root:.6g} ({dual.iters} dual steps)",)
     if found:
         keep = best_st == KEPT
         keep |= (best_st != PRUNED) & (best_st != KEPT)  # unreached free entries count as kept
         cand = refit(G, w0, keep) if keep.sum() <= k else None
         if cand is not None and row_error(G, w0, cand) < best_v:
             best_w, best_v = cand, row_error(G, w0, cand)
-    lb = open_bound(BND, PH, ctl, float(UB[0])) if status == "time_limit" else best_v
+    if status == "time_limit":
+        lb = _open_lower_bound(BND, PH, ST, NK, ctl, float(UB[0]), n - n_prune, dual)
+    else:
+        lb = best_v
     lb = min(lb, best_v)
     gap = 0.0 if status == "optimal" else relative_gap(best_v, lb)
     return SolveResult(
         best_v, lb, gap, time.perf_counter() - t0, status, best_w, nodes=int(ctl[3]), notes=notes
     )
+
+
+def _open_lower_bound(BND, PH, ST, NK, ctl, UB: float, k: int, dual) -> float:
+    """Global lower bound of a stopped search: the least bound over the open nodes (those with an
+    unexplored child), each raised by the Lagrangian node bound when there is one, and never below the
+    Lagrangian root bound."""
+    if dual is None:
+        return open_bound(BND, PH, ctl, UB)
+    lb = UB
+    for i in range(int(ctl[0]) + 1):
+        if PH[i] < 2:
+            node = dual_node_bound(dual, ST[i] == KEPT, ST[i] == FREE, k - int(NK[i]))
+            lb = min(lb, max(float(BND[i]), node))
+    return max(lb, dual.root) if lb < UB else lb

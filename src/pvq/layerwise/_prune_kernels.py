@@ -110,10 +110,30 @@ def _sum_r_smallest(vals, m, r):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _eval_node(
-    d, W, HH, ST, ERR, NP, NK, BND, BJ, n_prune, gdiag, lam, UB, best_st, scratch_w, scratch_H, rtol
+    d,
+    W,
+    HH,
+    ST,
+    ERR,
+    NP,
+    NK,
+    BND,
+    BJ,
+    n_prune,
+    gdiag,
+    lam,
+    UB,
+    best_st,
+    scratch_w,
+    scratch_H,
+    rtol,
+    T,
+    tconst,
 ):  # pragma: no cover
     """Evaluate the node in slot ``d``: close it (leaf / bound cut, possibly improving ``UB``) -> 0,
-    or choose the branching variable ``BJ[d]`` -> 1."""
+    or choose the branching variable ``BJ[d]`` -> 1. ``T`` (n,), ``tconst``: a Lagrangian bound
+    ``tconst - sum_K T - (largest positive T of the free set, as many as are still to keep)`` (see
+    ``_prune_dual``); ``tconst = -inf`` leaves it out."""
     n = W.shape[1]
     r = n_prune - NP[d]
     if r <= 0:
@@ -171,6 +191,25 @@ def _eval_node(
     # ||w_Z||^2-weighted: err(P + Z) - err(P) >= lambda_min(C) * sum_{j in Z} G_jj w_j^2, |Z| = r.
     lb2 = lam * _sum_r_smallest(vals, m, r)
     lb = ERR[d] + max(mind, lb2)
+    if tconst > -np.inf:
+        tv = np.empty(nfree)
+        tk = 0.0
+        q = 0
+        for j in range(n):
+            if ST[d, j] == FREE:
+                tv[q] = T[j]
+                q += 1
+            elif ST[d, j] == KEPT:
+                tk += T[j]
+        tv = np.sort(tv[:q])
+        lb3 = tconst - tk
+        for i in range(min(nfree - r, q)):  # nfree - r: weights still to keep
+            x = tv[q - 1 - i]
+            if x <= 0.0:
+                break
+            lb3 -= x
+        if lb3 > lb:
+            lb = lb3
     BND[d] = lb
     if lb >= UB[0] * (1.0 - rtol):
         return 0
@@ -180,13 +219,14 @@ def _eval_node(
 
 @njit(cache=True)
 def bnb_run(
-    W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, max_nodes, rtol
+    W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, max_nodes, rtol, T, tconst
 ):  # pragma: no cover
     """Depth-first branch-and-bound for best-subset selection, resumable.
 
     State lives in the arrays (slot ``d`` = depth ``d``); ``ctl = [depth, started, done, nodes]``.
     Runs at most ``max_nodes`` node evaluations, then returns so the caller can check a time limit.
     Branching: the free weight with the largest pruning cost; child 1 keeps it, child 2 prunes it.
+    ``T``, ``tconst``: the optional Lagrangian node bound of :func:`_eval_node`.
     """
     n = W.shape[1]
     scratch_w = np.empty(n)
@@ -214,6 +254,8 @@ def bnb_run(
                 scratch_w,
                 scratch_H,
                 rtol,
+                T,
+                tconst,
             )
             == 0
         ):
@@ -274,6 +316,8 @@ def bnb_run(
                 scratch_w,
                 scratch_H,
                 rtol,
+                T,
+                tconst,
             )
             == 1
         ):
