@@ -21,8 +21,11 @@ Search (:func:`optimal_scale`): the best of a geometric set of scales, a local d
 drop every interval whose bound is not below the best error found, sweep exactly those with few
 breakpoints (adjacent ones together), and halve the rest (evaluating SSE at the cut). When nothing is
 left the best error is the global minimum, up to floating-point rounding of the prefix sums:
-``certified=True``. A node cap (``max_nodes``) stops the search early with ``certified=False``: the
-result is then only near-optimal (never worse than the caller's candidates).
+``certified=True``. The per-interval work (bounds, the split point's cell boundaries, searched only
+between the parent's, the exact sweeps, the descent) runs in compiled loops
+(:mod:`pvq.tensors._optimal_kernels`); the numpy functions here are their readable references. A
+node cap (``max_nodes``) stops the search early with ``certified=False``: the result is then only
+near-optimal (never worse than the caller's candidates).
 
 Checked against an enumeration of every breakpoint on every conv/linear tensor of 40k-700k weights of
 MobileNetV2 and EfficientNet-Lite0 at 2-8 bits (tests/test_tensors_optimal.py).
@@ -263,18 +266,6 @@ def scale_lower_bound(st: SortedTensor, lo: np.ndarray, hi: np.ndarray, levels: 
     mu = 0.5 * (lv[:, 1:] + lv[:, :-1])
     b2, _, _ = _fixed_bound(st, lo, hi, st.count_below(lo * mu), st.count_below(hi * mu), lv)
     return np.maximum(b2, _union_bound(st, lo, hi, lv))
-
-
-def _sse_at(st: SortedTensor, s: np.ndarray, idx: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """SSE at scales s (C,) from ``idx = count_below(s * mu)`` (C, L-1) (as :func:`levels_sse`)."""
-    c = s.shape[0]
-    edges = np.concatenate(
-        [np.zeros((c, 1), dtype=idx.dtype), idx, np.full((c, 1), st.n, dtype=idx.dtype)], axis=1
-    )
-    p1, p2 = st.prefix(edges)
-    cnt, s1, s2 = np.diff(edges, axis=1), np.diff(p1, axis=1), np.diff(p2, axis=1)
-    ctr = s[:, None] * levels[None, :]
-    return np.maximum((s2 - 2.0 * ctr * s1 + ctr * ctr * cnt).sum(axis=1), 0.0)
 
 
 def _descend(st: SortedTensor, s: float, levels: np.ndarray, steps: int = 8) -> tuple[float, float]:
