@@ -381,7 +381,7 @@ def optimal_scale(
             certified = False
             break
         nodes += lo.size
-        lb, ev = fixed_bounds(st.values, st.p1b, st.p2b, st.block, lo, hi, ilo, ihi, levels)
+        lb, ev = fixed_bounds(*arrays, lo, hi, ilo, ihi, levels)
         wide = (lb < best) & (hi - lo > lo * wide_at)
         if wide.any():
             lb[wide] = np.maximum(lb[wide], _union_bound(st, lo[wide, None], hi[wide, None], lv))
@@ -397,28 +397,16 @@ def optimal_scale(
             first, last = _merge_runs(lo[js], hi[js], ev[js], merge_budget)
             floor = np.minimum.reduceat(lb[js], first)
             g_a, g_b = js[first], js[last]
+            order = np.argsort(floor, kind="stable")  # most promising first: the incumbent drops sooner
             best_s, best = sweep_groups(
-                st.values,
-                st.p1b,
-                st.p2b,
-                st.block,
-                st.energy,
-                lo[g_a],
-                hi[g_b],
-                ilo[g_a],
-                ihi[g_b],
-                levels,
-                np.argsort(floor, kind="stable"),
-                floor,
-                best_s,
-                best,
+                *arrays, st.energy, lo[g_a], hi[g_b], ilo[g_a], ihi[g_b], levels, order, floor, best_s, best
             )
         big = ~small
         lo, hi, ilo, ihi = lo[big], hi[big], ilo[big], ihi[big]
         mid = 0.5 * (lo + hi)
         imid = split_counts(st.values, mid, mu, ilo, ihi)
         if mid.size:
-            e_mid = sse_from_counts(st.values, st.p1b, st.p2b, st.block, mid, imid, levels)
+            e_mid = sse_from_counts(*arrays, mid, imid, levels)
             k = int(np.argmin(e_mid))
             if e_mid[k] < best:
                 best_s, best = _descend(st, float(mid[k]), levels)
