@@ -119,3 +119,94 @@ def test_node_cap_is_reported_as_near_optimal(rng):
     assert not capped.certified
     assert capped.sse <= levels_sse(st, cands, levels)[0].min()
     assert capped.sse >= optimal_scale(st, levels).sse * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_compiled_kernels_match_the_numpy_formulas(rng, monkeypatch, blocked):
+    """The compiled inner loops of the search give the numpy versions' counts, errors, bounds and sweeps,
+    with full prefix sums and with block prefix sums (the layout of tensors above FULL_PREFIX_MAX)."""
+    from pvq.tensors import _sorted
+    from pvq.tensors._optimal import _fixed_bound
+    from pvq.tensors._optimal_kernels import (
+        counts_at,
+        descend,
+        fixed_bounds,
+        split_counts,
+        sse_from_counts,
+        sweep_groups,
+    )
+
+    if blocked:
+        monkeypatch.setattr(_sorted, "FULL_PREFIX_MAX", 1000)
+    w = torch.tensor(rng.standard_t(4, 30_001) * 0.05, dtype=torch.float32)
+    st = SortedTensor.from_tensor(w)
+    assert st.block == (_sorted.BLOCK if blocked else 1)
+    arrays = (st.values, st.p1b, st.p2b, st.block)
+    for bits in (3, 8):
+        levels = int_levels(bits)
+        mu = 0.5 * (levels[1:] + levels[:-1])
+        s0 = optimal_scale(st, levels).scale
+        lo = s0 * np.exp(rng.uniform(-0.5, 0.5, 30))
+        hi = lo * (1 + 10.0 ** rng.uniform(-4, -0.5, 30))
+        ilo, ihi = counts_at(st.values, lo, mu), counts_at(st.values, hi, mu)
+        np.testing.assert_array_equal(ilo, st.count_below(lo[:, None] * mu[None, :]))
+        mid = 0.5 * (lo + hi)
+        imid = split_counts(st.values, mid, mu, ilo, ihi)
+        np.testing.assert_array_equal(imid, st.count_below(mid[:, None] * mu[None, :]))
+        sse_ref = levels_sse(st, mid, levels)[0]
+        np.testing.assert_allclose(sse_from_counts(*arrays, mid, imid, levels), sse_ref, rtol=1e-10)
+        lb, ev = fixed_bounds(*arrays, lo, hi, ilo, ihi, levels)
+        lb_ref = _fixed_bound(st, lo[:, None], hi[:, None], ilo, ihi, levels[None, :])[0]
+        np.testing.assert_allclose(lb, lb_ref, rtol=1e-9, atol=1e-12 * st.energy)
+        np.testing.assert_array_equal(ev, count_events(st, lo, hi, levels))
+        for j in range(5):
+            one = slice(j, j + 1)
+            s, e = sweep_groups(
+                *arrays,
+                st.energy,
+                lo[one],
+                hi[one],
+                ilo[one],
+                ihi[one],
+                levels,
+                np.zeros(1, dtype=np.int64),
+                np.full(1, -np.inf),
+                0.0,
+                np.inf,
+            )
+            s_ref, e_ref = sweep_interval(st, lo[j], hi[j], levels)
+            assert e == pytest.approx(e_ref, rel=1e-10)
+            assert lo[j] <= s <= hi[j]
+            assert direct_sse(st.values, s, levels)[0] == pytest.approx(e, rel=1e-9)
+            # a group whose floor is not below the incumbent is skipped
+            assert sweep_groups(
+                *arrays,
+                st.energy,
+                lo[one],
+                hi[one],
+                ilo[one],
+                ihi[one],
+                levels,
+                np.zeros(1, dtype=np.int64),
+                np.full(1, e_ref),
+                -1.0,
+                e_ref,
+            ) == (-1.0, e_ref)
+        s, e = descend(*arrays, st.energy, float(lo[0]), levels, 8)
+        assert e == pytest.approx(levels_sse(st, np.array([s]), levels)[0][0], rel=1e-10)
+        assert e <= levels_sse(st, lo[:1], levels)[0][0] * (1 + 1e-12)
+
+
+def test_blocked_prefix_sums_give_the_same_optimum(rng, monkeypatch):
+    from pvq.tensors import _sorted
+
+    w = torch.tensor(rng.standard_t(3, 60_000) * 0.03, dtype=torch.float32)
+    full = SortedTensor.from_tensor(w)
+    monkeypatch.setattr(_sorted, "FULL_PREFIX_MAX", 1000)
+    blocked = SortedTensor.from_tensor(w)
+    assert blocked.block > 1
+    for bits in (2, 5, 8):
+        a, b = optimal_scale(full, int_levels(bits)), optimal_scale(blocked, int_levels(bits))
+        assert a.certified and b.certified
+        assert b.sse == pytest.approx(a.sse, rel=1e-10)
+        assert b.sse == pytest.approx(full_enumeration(full, int_levels(bits)), rel=1e-10)

@@ -21,8 +21,11 @@ Search (:func:`optimal_scale`): the best of a geometric set of scales, a local d
 drop every interval whose bound is not below the best error found, sweep exactly those with few
 breakpoints (adjacent ones together), and halve the rest (evaluating SSE at the cut). When nothing is
 left the best error is the global minimum, up to floating-point rounding of the prefix sums:
-``certified=True``. A node cap (``max_nodes``) stops the search early with ``certified=False``: the
-result is then only near-optimal (never worse than the caller's candidates).
+``certified=True``. The per-interval work (bounds, the split point's cell boundaries, searched only
+between the parent's, the exact sweeps, the descent) runs in compiled loops
+(:mod:`pvq.tensors._optimal_kernels`); the numpy functions here are their readable references. A
+node cap (``max_nodes``) stops the search early with ``certified=False``: the result is then only
+near-optimal (never worse than the caller's candidates).
 
 Checked against an enumeration of every breakpoint on every conv/linear tensor of 40k-700k weights of
 MobileNetV2 and EfficientNet-Lite0 at 2-8 bits (tests/test_tensors_optimal.py).
@@ -35,6 +38,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pvq.tensors._grids import levels_sse
+from pvq.tensors._optimal_kernels import (
+    counts_at,
+    descend,
+    fixed_bounds,
+    split_counts,
+    sse_from_counts,
+    sweep_groups,
+)
 from pvq.tensors._sorted import SortedTensor
 
 __all__ = [
@@ -45,6 +56,9 @@ __all__ = [
     "count_events",
     "direct_sse",
 ]
+
+
+_GEOM = np.geomspace(1.0 / 256.0, 2.0, 19)  # starting scales, in units of max|w| / max|level|
 
 
 @dataclass(frozen=True)
@@ -254,31 +268,25 @@ def scale_lower_bound(st: SortedTensor, lo: np.ndarray, hi: np.ndarray, levels: 
     return np.maximum(b2, _union_bound(st, lo, hi, lv))
 
 
-def _sse_at(st: SortedTensor, s: np.ndarray, idx: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """SSE at scales s (C,) from ``idx = count_below(s * mu)`` (C, L-1) (as :func:`levels_sse`)."""
-    c = s.shape[0]
-    edges = np.concatenate(
-        [np.zeros((c, 1), dtype=idx.dtype), idx, np.full((c, 1), st.n, dtype=idx.dtype)], axis=1
-    )
-    p1, p2 = st.prefix(edges)
-    cnt, s1, s2 = np.diff(edges, axis=1), np.diff(p1, axis=1), np.diff(p2, axis=1)
-    ctr = s[:, None] * levels[None, :]
-    return np.maximum((s2 - 2.0 * ctr * s1 + ctr * ctr * cnt).sum(axis=1), 0.0)
+def _descend(st: SortedTensor, s: float, levels: np.ndarray, steps: int = 8) -> tuple[float, float]:
+    """Local descent from s: the best scale of the current assignment, ``s = B / A``, while it helps."""
+    return descend(st.values, st.p1b, st.p2b, st.block, st.energy, s, levels, steps)
 
 
-def _descend(st: SortedTensor, s: float, e: float, levels: np.ndarray, steps: int = 8) -> tuple[float, float]:
-    """Local descent from (s, e): the best scale of the current assignment, ``s = B / A``, while it helps."""
-    _, _, stats = levels_sse(st, np.array([s]), levels)
-    for _ in range(steps):
-        a = float((stats.count[0] * levels * levels).sum())
-        s_new = float((stats.s1[0] * levels).sum()) / a if a > 0 else s
-        if not s_new > 0:
-            break
-        e_arr, _, stats = levels_sse(st, np.array([s_new]), levels)
-        if not e_arr[0] < e:
-            break
-        s, e = s_new, float(e_arr[0])
-    return s, e
+def _merge_runs(lo: np.ndarray, hi: np.ndarray, ev: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group intervals sorted by ``lo`` into runs of adjacent ones (``hi`` of one = ``lo`` of the next)
+    holding at most ``budget`` breakpoints together: (first, last) positions of each run."""
+    first, last = [0], []
+    total = int(ev[0])
+    for j in range(1, lo.size):
+        if hi[j - 1] == lo[j] and total + int(ev[j]) <= budget:
+            total += int(ev[j])
+        else:
+            last.append(j - 1)
+            first.append(j)
+            total = int(ev[j])
+    last.append(lo.size - 1)
+    return np.array(first), np.array(last)
 
 
 def optimal_scale(
@@ -286,9 +294,9 @@ def optimal_scale(
     levels: np.ndarray,
     extra_candidates: np.ndarray | None = None,
     full_budget: int = 20_000,
-    window_budget: int = 50_000,
-    sweep_budget: int = 2_000,
-    merge_budget: int = 20_000,
+    window_budget: int = 10_000,
+    sweep_budget: int = 250,
+    merge_budget: int = 2_000,
     ratio: float = 1.25,
     max_nodes: int = 200_000,
 ) -> OptimalScale:
@@ -309,36 +317,63 @@ def optimal_scale(
         return OptimalScale(0.0, 0.0, True)
     lv = levels[None, :]
     mu = 0.5 * (levels[1:] + levels[:-1])
-    s_top = 2.0 * m / float(np.abs(mu[mu != 0]).min())  # beyond the last breakpoint nothing changes
-    if int(count_events(st, 0.0, s_top, levels)) <= full_budget:  # small tensor: sweep the whole axis
-        s, e = sweep_interval(st, 0.0, s_top, levels)
+    nz = mu != 0
+    s_top = 2.0 * m / float(np.abs(mu[nz]).min())  # beyond the last breakpoint nothing changes
+    arrays = (st.values, st.p1b, st.p2b, st.block)
+
+    def counts(s: np.ndarray) -> np.ndarray:
+        return counts_at(st.values, np.asarray(s, dtype=np.float64), mu)
+
+    def events(c0: np.ndarray, c1: np.ndarray) -> int:
+        return int(np.abs(c1 - c0)[..., nz].sum())
+
+    def sweep(lo_hi: np.ndarray, ends: np.ndarray, best_s: float, best: float) -> tuple[float, float]:
+        """Exact sweep of [s0, s1] given counts ``ends`` (2, K) at s0 and s1, improving (best_s, best)."""
+        return sweep_groups(
+            *arrays,
+            st.energy,
+            np.array([lo_hi[0]]),
+            np.array([lo_hi[1]]),
+            ends[:1],
+            ends[1:],
+            levels,
+            np.zeros(1, dtype=np.int64),
+            np.full(1, -np.inf),
+            best_s,
+            best,
+        )
+
+    lo_hi = np.array([0.0, s_top])
+    ends = counts(lo_hi)
+    if events(ends[0], ends[1]) <= full_budget:  # small tensor: sweep the whole axis
+        s, e = sweep(lo_hi, ends, 0.0, np.inf)
         return OptimalScale(s, e, True)
-    cands = (m / float(np.abs(levels).max())) * np.geomspace(1.0 / 256.0, 2.0, 19)
-    sse = levels_sse(st, cands, levels)[0]
+    cands = (m / float(np.abs(levels).max())) * _GEOM
+    sse = sse_from_counts(*arrays, cands, counts(cands), levels)
     i = int(np.argmin(sse))
-    best_s, best = _descend(st, float(cands[i]), float(sse[i]), levels)
+    best_s, best = _descend(st, float(cands[i]), levels)
     # exact sweep of a window around the incumbent
     eps = 2e-2
-    ev_w = int(count_events(st, best_s / (1 + eps), best_s * (1 + eps), levels))
-    while eps > 1e-12 and ev_w > window_budget:  # events grow about linearly with the width
-        eps *= max(0.9 * window_budget / ev_w, 0.01)
-        ev_w = int(count_events(st, best_s / (1 + eps), best_s * (1 + eps), levels))
-    w_lo, w_hi = best_s / (1 + eps), best_s * (1 + eps)
-    s, e = sweep_interval(st, w_lo, w_hi, levels)
-    if e < best:
-        best_s, best = s, e
+    while True:
+        lo_hi = np.array([best_s / (1 + eps), best_s * (1 + eps)])
+        ends = counts(lo_hi)
+        ev_w = events(ends[0], ends[1])
+        if eps <= 1e-12 or ev_w <= window_budget:
+            break
+        eps *= max(0.9 * window_budget / ev_w, 0.01)  # events grow about linearly with the width
+    w_lo, w_hi = float(lo_hi[0]), float(lo_hi[1])
+    best_s, best = sweep(lo_hi, ends, best_s, best)
     # the rest of [0, s_top]: intervals whose width grows with their distance from the window
     steps = eps * np.cumprod(np.full(400, ratio))
     up = w_hi * (1.0 + steps)
     up = np.concatenate([[w_hi], up[up < s_top], [s_top]])
     down = (w_lo * (1.0 - steps[steps < 1.0]))[::-1]
     edges = np.unique(np.concatenate([[0.0], down[down > 0], [w_lo], up]))
-    idx = st.count_below(edges[:, None] * mu[None, :])  # (N + 1, L - 1)
+    idx = counts(edges)  # (N + 1, L - 1)
     sel = ~((edges[:-1] == w_lo) & (edges[1:] == w_hi))  # the window is done
     lo, hi = edges[:-1][sel], edges[1:][sel]
     ilo, ihi = idx[:-1][sel], idx[1:][sel]
-    nz = mu != 0
-    wide_at = 1.0 / (2.0 * float(np.abs(levels).max()) + 1.0)  # wider intervals: also bound 1
+    wide_at = 0.25  # intervals wider than this (relative) also try bound 1 (rarely decisive, not cheap)
     nodes = 0
     certified = True
     while lo.size:
@@ -346,48 +381,35 @@ def optimal_scale(
             certified = False
             break
         nodes += lo.size
-        lb, s_idx, e_idx = _fixed_bound(st, lo[:, None], hi[:, None], ilo, ihi, lv)
+        lb, ev = fixed_bounds(*arrays, lo, hi, ilo, ihi, levels)
         wide = (lb < best) & (hi - lo > lo * wide_at)
         if wide.any():
             lb[wide] = np.maximum(lb[wide], _union_bound(st, lo[wide, None], hi[wide, None], lv))
         live = lb < best
         if not live.any():
             break
-        lo, hi, lb, ilo, ihi = lo[live], hi[live], lb[live], ilo[live], ihi[live]
-        s_idx, e_idx = s_idx[live][:, nz], e_idx[live][:, nz]
-        ev = (e_idx - s_idx).sum(axis=1)
+        lo, hi, lb, ilo, ihi, ev = lo[live], hi[live], lb[live], ilo[live], ihi[live], ev[live]
         small = ev <= sweep_budget
         # sweep the small intervals, adjacent ones together (up to merge_budget breakpoints per sweep)
         js = np.flatnonzero(small)
-        js = js[np.argsort(lo[js], kind="stable")]
-        groups: list[list[int]] = []
-        for j in js:
-            g = groups[-1] if groups else None
-            if (
-                g is not None
-                and hi[g[-1]] == lo[j]
-                and sum(int(ev[i]) for i in g) + int(ev[j]) <= merge_budget
-            ):
-                g.append(int(j))
-            else:
-                groups.append([int(j)])
-        groups.sort(key=lambda g: float(min(lb[i] for i in g)))
-        for g in groups:
-            if min(lb[i] for i in g) >= best:  # the incumbent improved meanwhile
-                continue
-            a, b = g[0], g[-1]
-            s, e = sweep_interval(st, float(lo[a]), float(hi[b]), levels, (ilo[a], ihi[b]))
-            if e < best:
-                best_s, best = s, e
+        if js.size:
+            js = js[np.argsort(lo[js], kind="stable")]
+            first, last = _merge_runs(lo[js], hi[js], ev[js], merge_budget)
+            floor = np.minimum.reduceat(lb[js], first)
+            g_a, g_b = js[first], js[last]
+            order = np.argsort(floor, kind="stable")  # most promising first: the incumbent drops sooner
+            best_s, best = sweep_groups(
+                *arrays, st.energy, lo[g_a], hi[g_b], ilo[g_a], ihi[g_b], levels, order, floor, best_s, best
+            )
         big = ~small
         lo, hi, ilo, ihi = lo[big], hi[big], ilo[big], ihi[big]
         mid = 0.5 * (lo + hi)
-        imid = st.count_below(mid[:, None] * mu[None, :])
+        imid = split_counts(st.values, mid, mu, ilo, ihi)
         if mid.size:
-            e_mid = _sse_at(st, mid, imid, levels)
+            e_mid = sse_from_counts(*arrays, mid, imid, levels)
             k = int(np.argmin(e_mid))
             if e_mid[k] < best:
-                best_s, best = _descend(st, float(mid[k]), float(e_mid[k]), levels)
+                best_s, best = _descend(st, float(mid[k]), levels)
         lo, hi = np.concatenate([lo, mid]), np.concatenate([mid, hi])
         ilo, ihi = np.concatenate([ilo, imid]), np.concatenate([imid, ihi])
     if not certified and extra_candidates is not None:
