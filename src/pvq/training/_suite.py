@@ -87,14 +87,14 @@ def run_key(cfg: FinetuneConfig) -> str:
 
 def run_once(
     setup: FashionSetup, cfg: FinetuneConfig, work: Path, runs_file: Path, *, resume: bool = True,
-    repr_batch: torch.Tensor | None = None, repr_layers: list[str] | None = None,
+    repr_batch: torch.Tensor | None = None, repr_layers: list[str] | None = None, key: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or skip if recorded in ``runs_file``) one fine-tuning; return its row.
 
     The row has the config, achieved sparsity, validation accuracy, timings and per-epoch history;
-    the final state dict is saved as ``work/<key>/final.pt``.
+    the final state dict is saved as ``work/<key>/final.pt`` (``key`` defaults to ``run_key(cfg)``).
     """
-    key = run_key(cfg)
+    key = key or run_key(cfg)
     for row in read_jsonl(runs_file):
         if row.get("key") == key:
             return from_jsonable(row)
