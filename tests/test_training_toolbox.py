@@ -285,7 +285,7 @@ def test_per_channel_lsq_has_one_mse_scale_per_output_row() -> None:
     p = m[0].parametrizations["weight"][0]
     assert isinstance(p, LsqWeight) and p.scale.shape == (32, 1)
     for r in range(32):
-        assert float(p.scale[r, 0]) == pytest.approx(mse_scale(w[r], 3), rel=1e-6)
+        assert float(p.scale[r, 0].detach()) == pytest.approx(mse_scale(w[r], 3), rel=1e-6)
     assert p.grad_scale == pytest.approx(1 / math.sqrt(16 * 3))
     ex = export_quantized(m)["0"]
     assert torch.allclose(ex["int"].float() * ex["scale"], m[0].weight.detach(), atol=1e-7)
@@ -317,3 +317,23 @@ def test_ends_bits_keeps_first_and_last_layer_at_8_bits_through_finetune() -> No
                    _toy_data(), cfg)
     ex = export_quantized(res.model)
     assert {k: v["bits"] for k, v in ex.items()} == {"0": 8, "2": 2, "4": 8}
+
+
+def test_lottery_resumed_mid_run_matches_the_uninterrupted_run(tmp_path) -> None:  # noqa: ANN001
+    cfg = FinetuneConfig(method="prune", bits=4, epochs=3, lr=0.1, batch_size=32, schedule="lottery", cycles=3,
+                         rewind_fraction=0.25, bn_batches=1)
+    full = finetune(_toy_model(), _toy_data(), cfg)
+
+    def stop(row: dict) -> None:
+        if row["epoch"] == 2:  # the epoch-1 checkpoint exists; the rewind to step 2 happened in epoch 1
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(_toy_model(), _toy_data(), cfg, checkpoint_dir=tmp_path, on_epoch=stop)
+    assert (tmp_path / "lottery_early.pt").exists()
+    rewinds: list[int] = []
+    resumed = finetune(_toy_model(), _toy_data(), cfg, checkpoint_dir=tmp_path, resume=True,
+                       on_rewind=lambda m, e: rewinds.append(1))
+    assert len(rewinds) == 2  # both rewinds happen after the resume point (steps 8 and 16)
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k

@@ -285,7 +285,6 @@ def finetune(
             scale_opt.load_state_dict(state["scale_opt"])
         start_epoch, step = int(state["epoch"]), int(state["step"])
         current_s = float(state["sparsity"])
-        early = state.get("early")
         history = [r for r in json.loads((ckpt.parent / "history.json").read_text()) if r["epoch"] <= start_epoch]
     elif ref_acts is not None:
         if schedule is not None:
@@ -295,6 +294,9 @@ def finetune(
         if on_epoch is not None:
             on_epoch(history[-1])
 
+    early_file = ckpt.parent / "lottery_early.pt" if ckpt is not None and lottery is not None else None
+    if early_file is not None and resume and start_epoch > 0 and early_file.exists():
+        early = torch.load(early_file, map_location=device, weights_only=True)
     ddp_model = wrap_ddp(model, dist, device)
     step_time, n_timed = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -307,6 +309,10 @@ def finetune(
             if lottery is not None and step == lottery.rewind_step and early is None:
                 early = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()
                                    if not k.endswith(".mask")}, "opt": copy.deepcopy(opt.state_dict())}
+                if early_file is not None and dist.rank == 0:  # kept for --resume, next to the checkpoint
+                    early_file.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save(early, early_file.with_suffix(".tmp"))
+                    early_file.with_suffix(".tmp").replace(early_file)
             if schedule is not None:
                 s = schedule.sparsity_at(step)
                 if s != current_s:
@@ -347,7 +353,7 @@ def finetune(
         if on_epoch is not None:
             on_epoch(row)
         if ckpt is not None and dist.rank == 0:
-            _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history, cfg, early)
+            _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history, cfg)
     if distiller is not None:
         distiller.close()
     if cfg.epochs == 0 and cfg.bn_batches > 0 and cfg.method != "none":
@@ -462,13 +468,10 @@ def _check_resume_key(state: Any, cfg: FinetuneConfig, ckpt: Path) -> None:
     )
 
 
-def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history, cfg,  # noqa: ANN001
-                     early=None) -> None:  # noqa: ANN001
+def _save_checkpoint(path: Path, model, opt, scale_opt, epoch: int, step: int, s: float, history, cfg) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step, "sparsity": s,
              "resume_key": resume_key(cfg)}  # fmt: skip
-    if early is not None:
-        state["early"] = early
     if scale_opt is not None:
         state["scale_opt"] = scale_opt.state_dict()
     tmp = path.with_suffix(".tmp")
