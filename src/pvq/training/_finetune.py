@@ -6,6 +6,11 @@ follow a sparsity schedule (gradual over the first 75 % of the steps, then fixed
 its statistics are re-estimated on training batches after training. Optionally, after every epoch
 (and before the first), layer activations on a fixed batch are compared with the original model's
 (SNR, linear CKA; App. I). A checkpoint is written after every epoch; ``resume=True`` continues from it.
+
+The guide's toolbox (issue 15) as options of the same loop: pruning ``criterion`` (magnitude, snip, grasp,
+fisher; ``pvq.training.saliency``), ``nm`` masks (2:4, 4:8, one-shot, pattern kept), ``schedule`` lottery
+(iterative magnitude pruning with rewinding), knowledge distillation from the uncompressed model
+(``kd_alpha`` > 0), per-channel / asymmetric LSQ and first/last layers at ``ends_bits``.
 """
 
 from __future__ import annotations
@@ -27,16 +32,21 @@ from pvq._io import atomic_write_text
 from pvq._progress import progress
 from pvq.errors import PvqInputError
 from pvq.training._bn import reestimate_bn
+from pvq.training._criteria import CRITERIA, saliency
 from pvq.training._data import dataset_len, iterate_batches
 from pvq.training._ddp import DistInfo, dist_info, unwrap, wrap_ddp
-from pvq.training._lsq import add_lsq, compressible_layers, lsq_scale_parameters
+from pvq.training._kd import DistillConfig, Distiller
+from pvq.training._lsq import add_lsq, compressible_layers, first_last, lsq_scale_parameters
+from pvq.training._nm import parse_nm, set_nm_masks
 from pvq.training._prune import add_masks, model_sparsity, set_sparsity
 from pvq.training._repr import capture_activations, representation_distances
-from pvq.training._schedule import SparsitySchedule, make_schedule
+from pvq.training._schedule import LotterySchedule, SparsitySchedule, make_schedule
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "prepare_model", "evaluate_accuracy", "METHODS"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "prepare_model", "prepare_from_config",
+           "evaluate_accuracy", "METHODS", "SCHEDULES"]
 
 METHODS = ("none", "quant", "prune", "both")
+SCHEDULES = ("gradual", "oneshot", "iterative", "lottery")
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,14 @@ class FinetuneConfig:
 
     ``method``: none (plain fine-tuning) | quant (LSQ at ``bits``) | prune (sparsity 1 − bits/16 unless
     ``sparsity`` is given) | both (prune to ``sparsity`` and quantize to ``bits``).
+
+    Toolbox options (defaults = the paper's recipe): ``criterion`` ranks weights for pruning
+    (magnitude | snip | grasp | fisher, scored on ``score_samples`` training examples at every mask
+    update); ``nm`` = "N:M" replaces the sparsity by a one-shot N:M pattern (needs schedule oneshot);
+    ``schedule`` lottery = ``cycles`` rounds with rewinding to step ``floor(rewind_fraction · round)``;
+    ``kd_alpha`` > 0 distils from the uncompressed model at ``kd_temperature`` (plus ``kd_feature_weight`` ×
+    MSE on the outputs of ``kd_features``); ``per_channel`` / ``asymmetric`` LSQ; ``ends_bits`` quantizes
+    the first and last compressible layers at that width instead of ``bits``.
     """
 
     method: str = "quant"
@@ -64,8 +82,35 @@ class FinetuneConfig:
     bn_batches: int = 20  # BN re-estimation batches after training (0: skip)
     seed: int = 0
     device: str = "cpu"
+    criterion: str = "magnitude"
+    nm: str | None = None
+    score_samples: int = 256
+    cycles: int = 3  # iterative: prune steps; lottery: training rounds
+    rewind_fraction: float = 0.1
+    kd_alpha: float = 0.0
+    kd_temperature: float = 4.0
+    kd_feature_weight: float = 0.0
+    kd_features: tuple[str, ...] = ()
+    per_channel: bool = False
+    asymmetric: bool = False
+    ends_bits: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kd_features", tuple(self.kd_features))  # a JSON list round-trips
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
+        if self.nm is not None:
+            parse_nm(self.nm)
+            if self.schedule != "oneshot" or self.method not in ("prune", "both") or self.sparsity is not None:
+                raise ValueError("nm needs method prune|both, schedule oneshot and no sparsity (N:M fixes it)")
+        if self.score_samples < 1 or self.cycles < 1 or not 0.0 <= self.rewind_fraction < 1.0:
+            raise ValueError("score_samples and cycles must be >= 1 and rewind_fraction in [0, 1)")
+        if self.schedule == "lottery" and self.cycles < 2:
+            raise ValueError("schedule lottery needs cycles >= 2 (a dense round, then pruned rounds)")
+        if self.kd_alpha > 0 or self.kd_feature_weight > 0:
+            self.distill_config()  # validates
+        if self.ends_bits is not None and not 1 <= self.ends_bits <= 16:
+            raise ValueError(f"ends_bits must be in 1..16, got {self.ends_bits}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not 1 <= self.bits <= 16:
@@ -76,8 +121,8 @@ class FinetuneConfig:
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if self.optimizer not in ("sgd", "adam") or self.lr_schedule not in ("cosine", "constant"):
             raise ValueError("optimizer must be sgd|adam and lr_schedule cosine|constant")
-        if self.schedule not in ("gradual", "oneshot", "iterative"):
-            raise ValueError(f"schedule must be gradual|oneshot|iterative, got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.sparsity is not None and not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.ramp_fraction <= 1.0:
@@ -90,12 +135,28 @@ class FinetuneConfig:
         """The final pruning sparsity (0 for none/quant)."""
         if self.method in ("none", "quant"):
             return 0.0
+        if self.nm is not None:
+            n, m = parse_nm(self.nm)
+            return 1.0 - n / m
         if self.sparsity is not None:
             return self.sparsity
         return 1.0 - self.bits / 16.0
 
+    def distill_config(self) -> DistillConfig:
+        return DistillConfig(alpha=self.kd_alpha, temperature=self.kd_temperature,
+                             feature_weight=self.kd_feature_weight, feature_layers=self.kd_features)
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["kd_features"] = list(self.kd_features)
+        return d
+
+
+# Options added after checkpoints existed: left out of the resume key at their defaults, so a checkpoint
+# of an older pvq (made with these defaults) still resumes.
+_TOOLBOX_DEFAULTS = {k: FinetuneConfig.__dataclass_fields__[k].default for k in (
+    "criterion", "nm", "score_samples", "cycles", "rewind_fraction", "kd_alpha", "kd_temperature",
+    "kd_feature_weight", "per_channel", "asymmetric", "ends_bits")}
 
 
 @dataclass
@@ -110,13 +171,21 @@ class FinetuneResult:
     step_seconds: float = float("nan")  # mean wall time of one optimizer step
 
 
-def prepare_model(model: nn.Module, method: str, bits: int) -> nn.Module:
+def prepare_model(model: nn.Module, method: str, bits: int, *, per_channel: bool = False,
+                  asymmetric: bool = False, ends_bits: int | None = None) -> nn.Module:
     """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both)."""
     if method in ("prune", "both"):
         add_masks(model)
     if method in ("quant", "both"):
-        add_lsq(model, bits)
+        add_lsq(model, bits, per_channel=per_channel, asymmetric=asymmetric,
+                bits_for=first_last(model, ends_bits) if ends_bits is not None else None)
     return model
+
+
+def prepare_from_config(model: nn.Module, cfg: FinetuneConfig) -> nn.Module:
+    """``prepare_model`` with every parametrization option of ``cfg`` (to reload a run's saved state)."""
+    return prepare_model(model, cfg.method, cfg.bits, per_channel=cfg.per_channel, asymmetric=cfg.asymmetric,
+                         ends_bits=cfg.ends_bits)
 
 
 @torch.no_grad()
@@ -146,20 +215,29 @@ def finetune(
     resume: bool = False,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    on_rewind: Callable[[nn.Module, dict[str, torch.Tensor]], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune a *copy* of ``model`` (a trained classifier) on ``train`` with ``cfg``'s method.
 
     ``repr_batch`` (B, ...) turns on representation tracking against the original model for
     ``repr_layers`` (default: every conv/linear layer). ``on_epoch`` receives each epoch's history row.
+    ``on_rewind(model, early_state)`` is called after each lottery rewind (``early_state``: the
+    checkpointed state dict, masks excluded).
     """
+    if loss_fn is not None and (cfg.kd_alpha > 0 or cfg.kd_feature_weight > 0):
+        raise ValueError("finetune: pass either loss_fn or knowledge distillation (kd_alpha), not both")
     t_start = time.perf_counter()
     device = torch.device(cfg.device)
     dist = dist_info()
     torch.manual_seed(cfg.seed)
     original = model
     model = copy.deepcopy(model).to(device)
-    prepare_model(model, cfg.method, cfg.bits)
+    prepare_from_config(model, cfg)
     loss_fn = loss_fn or nn.functional.cross_entropy
+    distiller = None
+    if cfg.kd_alpha > 0 or cfg.kd_feature_weight > 0:
+        distiller = Distiller(original, model, cfg.distill_config())
+        distiller.teacher.to(device)
 
     scale_params = lsq_scale_parameters(model)
     scale_ids = {id(p) for p in scale_params}
@@ -178,7 +256,13 @@ def finetune(
     total_steps = steps_per_epoch * cfg.epochs
     schedule: SparsitySchedule | None = None
     if cfg.method in ("prune", "both") and cfg.target_sparsity > 0:
-        schedule = make_schedule(cfg.schedule, cfg.target_sparsity, total_steps, cfg.ramp_fraction, cfg.mask_every)
+        schedule = make_schedule(cfg.schedule, cfg.target_sparsity, total_steps, cfg.ramp_fraction, cfg.mask_every,
+                                 cycles=cfg.cycles, rewind_fraction=cfg.rewind_fraction)
+    lottery = schedule if isinstance(schedule, LotterySchedule) else None
+    early: dict[str, Any] | None = None  # lottery: the rewind checkpoint (model without masks, optimizer)
+
+    def update_masks(s: float, at: int) -> None:
+        _update_masks(model, s, cfg, train, device, at)
 
     # Representation tracking: reference activations of the original model on a fixed batch.
     ref_acts = None
@@ -197,11 +281,14 @@ def finetune(
     elif ref_acts is not None:
         if schedule is not None:
             current_s = schedule.sparsity_at(0)
-            set_sparsity(model, current_s)
+            update_masks(current_s, 0)
         history.append(_epoch_row(0, float("nan"), model, ref_acts, layers, repr_batch, device, current_s, cfg))
         if on_epoch is not None:
             on_epoch(history[-1])
 
+    early_file = ckpt.parent / "lottery_early.pt" if ckpt is not None and lottery is not None else None
+    if early_file is not None and resume and start_epoch > 0 and early_file.exists():
+        early = torch.load(early_file, map_location=device, weights_only=True)
     ddp_model = wrap_ddp(model, dist, device)
     step_time, n_timed = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -211,15 +298,28 @@ def finetune(
                                   rank=dist.rank, world=dist.world)
         for xb, yb in progress(batches, total=steps_per_epoch, desc=f"{cfg.method} {cfg.bits}b epoch {epoch + 1}/{cfg.epochs}"):
             t0 = time.perf_counter()
+            if lottery is not None and step == lottery.rewind_step and early is None:
+                early = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()
+                                   if not k.endswith(".mask")}, "opt": copy.deepcopy(opt.state_dict())}
+                if early_file is not None and dist.rank == 0:  # kept for --resume, next to the checkpoint
+                    early_file.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save(early, early_file.with_suffix(".tmp"))
+                    early_file.with_suffix(".tmp").replace(early_file)
             if schedule is not None:
                 s = schedule.sparsity_at(step)
                 if s != current_s:
-                    set_sparsity(model, s)
+                    update_masks(s, step)
+                    if lottery is not None and step > 0 and early is not None:
+                        _rewind(model, opt, early)
+                        if on_rewind is not None:
+                            on_rewind(model, early["model"])
                     current_s = s
-            lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if cfg.lr_schedule == "cosine" else 1.0)
+            lr = cfg.lr * _lr_factor(cfg, step, total_steps, lottery)
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss = loss_fn(ddp_model(xb.to(device)), yb.to(device))
+            xd, yd = xb.to(device), yb.to(device)
+            out = ddp_model(xd)
+            loss = distiller(out, xd, yd) if distiller is not None else loss_fn(out, yd)
             opt.zero_grad(set_to_none=True)
             if scale_opt is not None:
                 scale_opt.zero_grad(set_to_none=True)
@@ -231,10 +331,10 @@ def finetune(
             step += 1
             step_time += time.perf_counter() - t0
             n_timed += 1
-        if schedule is not None:  # the epoch's last target (exactly s_f once the ramp is over)
+        if schedule is not None and lottery is None:  # the epoch's last target (exactly s_f after the ramp)
             s = schedule.sparsity_at(step)
             if s != current_s:
-                set_sparsity(model, s)
+                update_masks(s, step)
                 current_s = s
         last = epoch + 1 == cfg.epochs
         if last and cfg.bn_batches > 0:
@@ -246,9 +346,11 @@ def finetune(
             on_epoch(row)
         if ckpt is not None and dist.rank == 0:
             _save_checkpoint(ckpt, model, opt, scale_opt, epoch + 1, step, current_s, history, cfg)
+    if distiller is not None:
+        distiller.close()
     if cfg.epochs == 0 and cfg.bn_batches > 0 and cfg.method != "none":
         if schedule is not None:
-            set_sparsity(model, cfg.target_sparsity)
+            update_masks(cfg.target_sparsity, 0)
         reestimate_bn(model, _bn_batches(train, cfg, dist), device)
     model = unwrap(ddp_model)
     return FinetuneResult(
@@ -259,6 +361,52 @@ def finetune(
         seconds=time.perf_counter() - t_start,
         step_seconds=step_time / n_timed if n_timed else float("nan"),
     )
+
+
+def _lr_factor(cfg: FinetuneConfig, step: int, total_steps: int, lottery: LotterySchedule | None) -> float:
+    """Cosine decay over the run, or over each lottery round (the schedule restarts with the rewind)."""
+    if cfg.lr_schedule != "cosine":
+        return 1.0
+    if lottery is None:
+        return 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    r = lottery.round_of(step)
+    start = r * lottery.round_steps
+    horizon = lottery.round_steps if r < lottery.rounds - 1 else max(total_steps - start, 1)
+    return 0.5 * (1 + math.cos(math.pi * (step - start) / horizon))
+
+
+@torch.no_grad()
+def _rewind(model: nn.Module, opt: torch.optim.Optimizer, early: dict[str, Any]) -> None:
+    """Restore every parameter and buffer but the masks (so the kept support gets the early weights
+    exactly) and the optimizer state of the early checkpoint."""
+    missing, unexpected = model.load_state_dict(early["model"], strict=False)
+    if unexpected or any(not k.endswith(".mask") for k in missing):
+        raise RuntimeError(f"lottery rewind: state mismatch (missing {missing}, unexpected {unexpected})")
+    opt.load_state_dict(copy.deepcopy(early["opt"]))
+
+
+def _score_batches(train: Dataset, cfg: FinetuneConfig, at: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``cfg.score_samples`` training examples (a seeded draw per mask update) in batches."""
+    out, n = [], 0
+    for xb, yb in iterate_batches(train, min(cfg.batch_size, cfg.score_samples), shuffle=True,
+                                  seed=cfg.seed * 7919 + at + 13):
+        take = min(cfg.score_samples - n, int(yb.numel()))
+        out.append((xb[:take], yb[:take]))
+        n += take
+        if n >= cfg.score_samples:
+            break
+    return out
+
+
+def _update_masks(model: nn.Module, s: float, cfg: FinetuneConfig, train: Dataset, device: torch.device,
+                  at: int) -> None:
+    """Masks for target sparsity ``s`` (or the N:M pattern) by ``cfg.criterion``, scored at step ``at``."""
+    need_scores = cfg.criterion != "magnitude" and (s > 0 or cfg.nm is not None)
+    scores = saliency(model, cfg.criterion, _score_batches(train, cfg, at), device) if need_scores else None
+    if cfg.nm is not None:
+        set_nm_masks(model, *parse_nm(cfg.nm), scores=scores)
+    else:
+        set_sparsity(model, s, scores)
 
 
 def _bn_batches(train: Dataset, cfg: FinetuneConfig, dist: DistInfo):  # noqa: ANN202
@@ -281,7 +429,13 @@ def _epoch_row(epoch: int, loss: float, model: nn.Module, ref_acts, layers, repr
 
 def resume_key(cfg: FinetuneConfig) -> str:
     """What a checkpoint must have been made with to resume from it: every option but the device."""
-    return json.dumps({k: v for k, v in cfg.to_json().items() if k != "device"}, sort_keys=True)
+    d = {k: v for k, v in cfg.to_json().items() if k != "device"}
+    for k, default in _TOOLBOX_DEFAULTS.items():
+        if d.get(k) == default:
+            del d[k]
+    if not d.get("kd_features"):
+        d.pop("kd_features", None)
+    return json.dumps(d, sort_keys=True)
 
 
 def _check_resume_key(state: Any, cfg: FinetuneConfig, ckpt: Path) -> None:

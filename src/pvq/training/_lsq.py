@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from pvq.formats import IntGrid
+from pvq.training._affine import mse_affine
 
 __all__ = [
     "LsqWeight",
@@ -33,6 +34,8 @@ __all__ = [
     "export_quantized",
     "compressible_layers",
     "parametrized_modules",
+    "mse_affine",
+    "first_last",
 ]
 
 P = TypeVar("P", bound=nn.Module)
@@ -54,46 +57,88 @@ def parametrized_modules(model: nn.Module, kind: type[P]) -> Iterator[tuple[str,
 
 
 class LsqWeight(nn.Module):
-    """Parametrization ``w -> s · round(clip(w/s, Q_N, Q_P))`` with a learnable per-tensor scale ``s``."""
+    """Parametrization ``w -> s · round(clip(w/s, Q_N, Q_P))`` with a learnable scale ``s``.
 
-    def __init__(self, bits: int, scale: float, numel: int) -> None:
+    ``scale``: a float (per tensor) or a tensor of shape (out,) (per output channel; stored as
+    (out, 1, ...) to broadcast over w). ``asymmetric``: LSQ+ (Bhalgat et al. 2020) — an unsigned grid
+    {0..2^b − 1} and a learnable offset β of the scale's shape, ``w -> s · round(clip((w − β)/s)) + β``;
+    β's gradient is 1 where w is clipped and 0 inside, both scaled by the LSQ gradient scale.
+    ``numel`` is the number of weights sharing one scale (for ``g = 1 / sqrt(numel · Q_P)``).
+    """
+
+    def __init__(self, bits: int, scale: float | torch.Tensor, numel: int, *, asymmetric: bool = False,
+                 offset: float | torch.Tensor | None = None, ndim: int = 0) -> None:
         super().__init__()
-        grid = IntGrid(bits, signed=True)
-        if not (math.isfinite(scale) and scale > 0):
+        grid = IntGrid(bits, signed=not asymmetric)
+        s = torch.as_tensor(scale, dtype=torch.float32).detach().clone()
+        if s.numel() == 0 or not (torch.isfinite(s).all() and (s > 0).all()):
             raise ValueError(f"LSQ scale must be positive and finite, got {scale}")
+        if s.dim() == 1:  # per channel: (out,) -> (out, 1, ..., 1) for a weight of ``ndim`` dims
+            s = s.reshape(-1, *([1] * max(ndim - 1, 0)))
         self.bits = int(bits)
+        self.asymmetric = bool(asymmetric)
         self.qmin, self.qmax = grid.qmin, grid.qmax
-        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.scale = nn.Parameter(s)
+        self.offset: nn.Parameter | None = None
+        if asymmetric:
+            b = torch.zeros_like(s) if offset is None else torch.as_tensor(offset, dtype=torch.float32).reshape(s.shape)
+            self.offset = nn.Parameter(b.detach().clone())
         self.grad_scale = 1.0 / math.sqrt(numel * self.qmax)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return lsq_fake_quant(w, self.scale, self.qmin, self.qmax, self.grad_scale)
+        if self.offset is None:
+            return lsq_fake_quant(w, self.scale, self.qmin, self.qmax, self.grad_scale)
+        g = self.grad_scale
+        beta = (self.offset - self.offset * g).detach() + self.offset * g  # value β, gradient × g
+        return lsq_fake_quant(w - beta, self.scale, self.qmin, self.qmax, g) + beta
 
     def integers(self, w: torch.Tensor) -> torch.Tensor:
-        """The integer codes ``round(clip(w/s))`` (int32), same shape as ``w``."""
+        """The integer codes ``round(clip((w − β)/s))`` (int32), same shape as ``w`` (β = 0 if symmetric)."""
         s = self.scale.detach().abs()
-        return torch.clamp(torch.round(w.detach() / s), self.qmin, self.qmax).to(torch.int32)
+        v = w.detach() if self.offset is None else w.detach() - self.offset.detach()
+        return torch.clamp(torch.round(v / s), self.qmin, self.qmax).to(torch.int32)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, qmin={self.qmin}, qmax={self.qmax}"
+        per = "channel" if self.scale.dim() > 0 else "tensor"
+        return f"bits={self.bits}, qmin={self.qmin}, qmax={self.qmax}, per={per}, asymmetric={self.asymmetric}"
 
 
-def add_lsq(model: nn.Module, bits: int, layers: list[str] | None = None) -> list[str]:
+def add_lsq(model: nn.Module, bits: int, layers: list[str] | None = None, *, per_channel: bool = False,
+            asymmetric: bool = False, bits_for: dict[str, int] | None = None) -> list[str]:
     """Register an ``LsqWeight`` on the weight of each compressible layer (or of ``layers``).
 
     The scale starts at the MSE-optimal value of ``mse_scale`` on the current (possibly already
-    parametrized, e.g. masked) weight. Returns the names of the layers that were wrapped.
+    parametrized, e.g. masked) weight — per output channel with ``per_channel``; ``asymmetric`` starts
+    scale and offset at ``mse_affine``'s range. ``bits_for`` overrides the bit-width of named layers
+    (e.g. first and last at 8, ``first_last``). Returns the names of the layers that were wrapped.
     """
     names = []
     for name, mod in compressible_layers(model):
         if layers is not None and name not in layers:
             continue
+        b = int((bits_for or {}).get(name, bits))
         with torch.no_grad():
             w = mod.weight.detach()
-        scale = mse_scale(w, bits)
-        parametrize.register_parametrization(mod, "weight", LsqWeight(bits, scale, w.numel()).to(w.device))
+        rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
+        if asymmetric:
+            pairs = [mse_affine(r, b) for r in rows]
+            scale = torch.tensor([p[0] for p in pairs])
+            offset = torch.tensor([p[1] for p in pairs])
+        else:
+            scale, offset = torch.tensor([mse_scale(r, b) for r in rows]), None
+        if not per_channel:
+            scale = scale.reshape(())
+            offset = None if offset is None else offset.reshape(())
+        q = LsqWeight(b, scale, rows.shape[1], asymmetric=asymmetric, offset=offset, ndim=w.dim())
+        parametrize.register_parametrization(mod, "weight", q.to(w.device))
         names.append(name)
     return names
+
+
+def first_last(model: nn.Module, bits: int = 8) -> dict[str, int]:
+    """``{first layer: bits, last layer: bits}`` over ``compressible_layers`` order (for ``bits_for``)."""
+    layers = compressible_layers(model)
+    return {layers[0][0]: bits, layers[-1][0]: bits} if layers else {}
 
 
 def lsq_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, LsqWeight]]:
@@ -102,8 +147,13 @@ def lsq_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, LsqWeight]]:
 
 
 def lsq_scale_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The learnable LSQ scales (for their own optimizer, Adam 1e-5 in the paper)."""
-    return [p.scale for _, _, p in lsq_modules(model)]
+    """The learnable LSQ scales, and offsets of asymmetric ones (their own optimizer, Adam 1e-5 in the paper)."""
+    out = []
+    for _, _, p in lsq_modules(model):
+        out.append(p.scale)
+        if p.offset is not None:
+            out.append(p.offset)
+    return out
 
 
 @torch.no_grad()
@@ -111,7 +161,8 @@ def export_quantized(model: nn.Module) -> dict[str, dict[str, torch.Tensor | flo
     """Plain integer weights and scales: ``{layer: {"int": int32 tensor, "scale": float, "bits": int}}``.
 
     ``int * scale`` equals the layer's effective weight exactly (pruning masks, if any, were applied
-    before quantization, so pruned weights export as integer 0).
+    before quantization, so pruned weights export as integer 0). Per-channel scales export as a tensor
+    of shape (out, 1, ...); asymmetric layers add ``"offset"`` (same form) with ``int * scale + offset``.
     """
     out: dict[str, dict[str, torch.Tensor | float | int]] = {}
     for name, mod, p in lsq_modules(model):
@@ -121,7 +172,11 @@ def export_quantized(model: nn.Module) -> dict[str, dict[str, torch.Tensor | flo
             if q is p:
                 break
             w = q(w)
-        out[name] = {"int": p.integers(w), "scale": float(p.scale.abs()), "bits": p.bits}
+        sc = p.scale.detach().abs()
+        out[name] = {"int": p.integers(w), "scale": float(sc) if sc.dim() == 0 else sc.clone(), "bits": p.bits}
+        if p.offset is not None:
+            off = p.offset.detach()
+            out[name]["offset"] = float(off) if off.dim() == 0 else off.clone()
     return out
 
 

@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 
 from pvq.training._lsq import compressible_layers, parametrized_modules
 
-__all__ = ["MaskWeight", "add_masks", "mask_modules", "set_sparsity", "model_sparsity", "magnitude_mask"]
+__all__ = ["MaskWeight", "add_masks", "mask_modules", "set_sparsity", "model_sparsity", "magnitude_mask", "score_mask"]
 
 
 class MaskWeight(nn.Module):
@@ -51,13 +51,24 @@ def mask_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, MaskWeight]
 
 
 @torch.no_grad()
-def set_sparsity(model: nn.Module, sparsity: float) -> None:
-    """Set every mask to zero the ``floor(sparsity · n)`` smallest-magnitude effective (masked) weights."""
+def set_sparsity(model: nn.Module, sparsity: float, scores: dict[str, torch.Tensor] | None = None) -> None:
+    """Set every mask to zero the ``floor(sparsity · n)`` smallest-magnitude effective (masked) weights.
+
+    With ``scores`` (``{layer: importance of w's shape}``, e.g. from ``pvq.training.saliency``) the lowest
+    scores are pruned instead; weights already pruned stay pruned whatever their score.
+    """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    for _, mod, p in mask_modules(model):
-        w = mod.parametrizations["weight"].original * p.mask
-        p.mask.copy_(magnitude_mask(w, sparsity))
+    for name, mod, p in mask_modules(model):
+        if scores is None:
+            w = mod.parametrizations["weight"].original * p.mask
+            p.mask.copy_(magnitude_mask(w, sparsity))
+            continue
+        if name not in scores or scores[name].shape != p.mask.shape:
+            raise ValueError(f"set_sparsity: no score of shape {tuple(p.mask.shape)} for layer {name!r}")
+        sc = scores[name].detach().to(p.mask.device, torch.float64).clone()
+        sc[p.mask == 0] = -torch.inf
+        p.mask.copy_(score_mask(sc, sparsity).to(p.mask.dtype))
 
 
 @torch.no_grad()
@@ -83,3 +94,16 @@ def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
         order = torch.argsort(w.detach().abs().flatten(), stable=True)
         mask[order[:k]] = 0
     return mask.view_as(w)
+
+
+def score_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """0/1 mask (scores' shape and dtype) zeroing the ``floor(sparsity · n)`` *lowest* scores (no abs;
+    ties by sort order). NaN scores count as lowest."""
+    n = scores.numel()
+    k = int(sparsity * n)
+    mask = torch.ones(n, dtype=scores.dtype, device=scores.device)
+    if k > 0:
+        flat = torch.nan_to_num(scores.detach().flatten(), nan=-torch.inf)
+        order = torch.argsort(flat, stable=True)
+        mask[order[:k]] = 0
+    return mask.view_as(scores)

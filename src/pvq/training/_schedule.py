@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["GradualSchedule", "OneShotSchedule", "IterativeSchedule", "SparsitySchedule", "make_schedule"]
+__all__ = ["GradualSchedule", "OneShotSchedule", "IterativeSchedule", "LotterySchedule", "SparsitySchedule",
+           "make_schedule"]
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,43 @@ class IterativeSchedule:
         return self.final * k / self.cycles
 
 
-SparsitySchedule = GradualSchedule | OneShotSchedule | IterativeSchedule
+@dataclass(frozen=True)
+class LotterySchedule:
+    """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019; Frankle et al. 2020): ``rounds``
+    training rounds of ``round_steps`` steps (the last one also takes the remainder); round 0 is dense,
+    round r ≥ 1 starts pruned to ``1 − (1 − final)^(r / (rounds − 1))`` (the same fraction of the
+    remaining weights each time) with the weights *rewound* to the early checkpoint taken after
+    ``rewind_step`` steps of round 0. The fine-tune loop does the rewinding; this only gives the targets.
+    """
+
+    final: float
+    rounds: int
+    round_steps: int
+    rewind_step: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.final < 1.0 or self.rounds < 2 or self.round_steps < 1:
+            raise ValueError("lottery: need final in [0, 1), rounds >= 2, round_steps >= 1")
+        if not 0 <= self.rewind_step < self.round_steps:
+            raise ValueError(f"lottery: rewind_step must be in 0..{self.round_steps - 1}, got {self.rewind_step}")
+
+    def round_of(self, step: int) -> int:
+        return min(step // self.round_steps, self.rounds - 1)
+
+    def sparsity_at(self, step: int) -> float:
+        r = self.round_of(step)
+        return 1.0 - (1.0 - self.final) ** (r / (self.rounds - 1))
+
+
+SparsitySchedule = GradualSchedule | OneShotSchedule | IterativeSchedule | LotterySchedule
 
 
 def make_schedule(kind: str, final: float, total_steps: int, ramp_fraction: float = 0.75, every: int = 1,
-                  cycles: int = 3) -> SparsitySchedule:
-    """``kind`` = gradual | oneshot | iterative over ``total_steps`` optimizer steps."""
+                  cycles: int = 3, rewind_fraction: float = 0.1) -> SparsitySchedule:
+    """``kind`` = gradual | oneshot | iterative | lottery over ``total_steps`` optimizer steps.
+
+    lottery: ``cycles`` rounds of ``total_steps // cycles`` steps, rewinding to step
+    ``floor(rewind_fraction · round steps)`` of round 0."""
     if kind == "gradual":
         return GradualSchedule(final=final, ramp_steps=int(math.floor(ramp_fraction * total_steps)), every=every)
     if kind == "oneshot":
@@ -88,7 +120,11 @@ def make_schedule(kind: str, final: float, total_steps: int, ramp_fraction: floa
     if kind == "iterative":
         ramp = max(1, int(math.floor(ramp_fraction * total_steps)))
         return IterativeSchedule(final=final, cycles=cycles, cycle_steps=max(1, ramp // cycles))
-    raise ValueError(f"schedule must be gradual|oneshot|iterative, got {kind!r}")
+    if kind == "lottery":
+        steps = max(1, total_steps // cycles)
+        return LotterySchedule(final=final, rounds=cycles, round_steps=steps,
+                               rewind_step=min(int(rewind_fraction * steps), steps - 1))
+    raise ValueError(f"schedule must be gradual|oneshot|iterative|lottery, got {kind!r}")
 
 
 # ---------------------------------------------------------------- pure numeric functions

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from pvq._io import append_jsonl, atomic_write_text, read_jsonl
 from pvq.training._data import dataset_len, fixed_subset, train_val_split
-from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, finetune, prepare_model
+from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, finetune, prepare_from_config
 from pvq.training._pretrain import PretrainConfig, pretrain_small_resnet
 
 __all__ = ["SuitePreset", "TransferPreset", "transfer_setup", "FashionSetup", "fashion_setup", "run_once", "select_by_validation", "lr_grid",
@@ -87,14 +87,14 @@ def run_key(cfg: FinetuneConfig) -> str:
 
 def run_once(
     setup: FashionSetup, cfg: FinetuneConfig, work: Path, runs_file: Path, *, resume: bool = True,
-    repr_batch: torch.Tensor | None = None, repr_layers: list[str] | None = None,
+    repr_batch: torch.Tensor | None = None, repr_layers: list[str] | None = None, key: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or skip if recorded in ``runs_file``) one fine-tuning; return its row.
 
     The row has the config, achieved sparsity, validation accuracy, timings and per-epoch history;
-    the final state dict is saved as ``work/<key>/final.pt``.
+    the final state dict is saved as ``work/<key>/final.pt`` (``key`` defaults to ``run_key(cfg)``).
     """
-    key = run_key(cfg)
+    key = key or run_key(cfg)
     for row in read_jsonl(runs_file):
         if row.get("key") == key:
             return row
@@ -127,7 +127,7 @@ def select_by_validation(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, An
 def test_selected(setup: FashionSetup, row: dict[str, Any], work: Path, device: str = "cpu") -> float:
     """Test accuracy (%) of the saved final model of a run row."""
     cfg = FinetuneConfig(**row["config"])
-    model = prepare_model(copy.deepcopy(setup.model), cfg.method, cfg.bits)
+    model = prepare_from_config(copy.deepcopy(setup.model), cfg)
     state = torch.load(work / row["key"] / "final.pt", map_location=device, weights_only=True)
     model.load_state_dict(state)
     return evaluate_accuracy(model.to(device), setup.test, device=device)
