@@ -56,7 +56,7 @@ def test_single_row_seconds_are_the_warm_solve_time(tmp_path, rng):
     for (method, _), (first, second) in zip(methods, runs, strict=True):
         cold = sum(r["seconds"] for r in first)
         warm = sum(r["seconds"] for r in second)
-        # generous (2x plus 5 ms of scheduling noise), yet far below the ~100x of timing the kernel load
-        assert cold <= 2.0 * warm + 0.005, (method, cold, warm)
+        # generous (2x plus 20 ms of scheduling noise on a loaded machine), yet below the >= 50 ms the kernel load cost
+        assert cold <= 2.0 * warm + 0.02, (method, cold, warm)
         assert all(r["setup_seconds"] >= 0.0 for r in first + second)
     assert err.count("pvq solve: setup") == 4

@@ -40,7 +40,8 @@ def parse_solvers(text: str | None, methods: list[str]) -> dict[str, list[str]]:
 
 
 def _warm_up(method: str, bits: int, names: list[str], n: int, time_limit: float) -> float:
-    """Run the chosen solvers once on a small random problem; returns its wall time in seconds.
+    """Run the chosen solvers once on a random problem of the rows' size (capped at 64 inputs, so that the same
+    code paths and lazy imports run); returns its wall time in seconds.
 
     The first solve of a process loads the solvers' compiled (numba, cached) kernels and libraries,
     ~100x a small warm solve: done here, it stays out of every row's ``seconds`` (issue 11 §3).
@@ -52,12 +53,12 @@ def _warm_up(method: str, bits: int, names: list[str], n: int, time_limit: float
     from pvq.layerwise import solve_row
 
     t0 = time.perf_counter()
-    m = max(2, min(n, 12))
+    m = max(2, min(n, 64))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4 * m, m))
     w = rng.standard_normal(m)
     s = float(np.abs(w).max()) / 2 ** (bits - 1) if method == "quant" else None
-    solve_row(x.T @ x, w, method, bits, scale=s, solvers=names, time_limit=min(time_limit, 5.0), seed=0)
+    solve_row(x.T @ x, w, method, bits, scale=s, solvers=names, time_limit=min(time_limit, 2.0), seed=0)
     return time.perf_counter() - t0
 
 
