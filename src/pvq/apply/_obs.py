@@ -13,15 +13,18 @@ As in the reference implementations (IST-DASLab ``gptq``/``sparsegpt``):
   Cholesky factorisation still fails, a ridge growing tenfold from ``1e-10 * mean(diag H)`` is added;
 - dead inputs (``H_jj = 0``, never active in calibration) get ``H_jj = 1`` and their weights are zeroed
   (they do not affect the output on the calibration data);
-- ``order="act"`` visits columns by descending ``H_jj`` (act-order), ``"natural"`` left to right.
+- ``order="act"`` visits columns by descending ``H_jj`` (act-order), ``"natural"`` left to right. The
+  recipe default is act-order: on SmolLM2-135M's 210 linear layers (``int4:g128:gptq``, 2,048 calibration
+  tokens, error on other windows of the text) it gave the lower output error in 183/210 layers, summed
+  relative error 1.036 vs 1.108 (``benchmarks/bench_apply.py --orders``).
 
 Quantization grids (see :mod:`pvq.apply._scales`): per-tensor and per-channel scales come from the whole
 original matrix before the sweep. Group scales (``gN``): in natural order each group's scale is computed
 when the sweep reaches the group's first column, from the group's current (error-updated) weights, as the
 reference GPTQ does; blocks are sized to a multiple of the group so that a group never straddles two
 blocks. With act-order the groups are **static** (the reference's ``static_groups=True``, llm-compressor's
-``actorder="weight"``): every group's scale is computed before the sweep from the original weights of its
-original, contiguous columns, and each column is rounded on its own original group's grid. So
+``actorder="weight"``, its default): every group's scale is computed before the sweep from the original
+weights of its original, contiguous columns, and each column is rounded on its own original group's grid. So
 :class:`~pvq.apply.CompressedWeight` stores one scale per original column group (no ``g_idx``) and its
 ``dequantize()`` gives exactly the weights the sweep produced.
 
@@ -68,13 +71,15 @@ class SweepResult:
     mask: torch.Tensor | None
 
 
-def inverse_cholesky_upper(H: torch.Tensor, damp: float) -> torch.Tensor:
-    """Upper ``U`` with ``U^T U = (H + damp * mean(diag H) * I)^-1`` (float64), ridge added if needed."""
+def inverse_cholesky_upper(H: torch.Tensor, damp: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Upper ``U`` with ``U^T U = (H + damp * mean(diag H) * I)^-1`` in ``dtype``, ridge added if needed.
+
+    float32 is what the reference implementations use; it is several times faster than float64 here."""
     n = H.shape[0]
-    Hd = H.to(torch.float64).clone()
+    Hd = H.to(dtype).clone()
     mean = float(Hd.diagonal().mean()) or 1.0
     Hd.diagonal().add_(damp * mean)
-    eye = torch.eye(n, dtype=torch.float64)
+    eye = torch.eye(n, dtype=dtype)
     ridge = 0.0
     for _ in range(16):
         L, info = torch.linalg.cholesky_ex(Hd + ridge * eye)
@@ -152,7 +157,7 @@ def obs_sweep(
     W = W[:, perm]
     H = H[perm][:, perm]
     keep = torch.ones(rows, cols, dtype=torch.bool) if mask is None else mask[:, perm].clone()
-    U = inverse_cholesky_upper(H, damp).to(dtype)
+    U = inverse_cholesky_upper(H, damp, dtype)
     col_group = perm // g if g > 0 else torch.zeros(cols, dtype=torch.long)
 
     fixed_or_selected = mask is not None or select is not None

@@ -101,7 +101,7 @@ def _params_at_ratio(
 def quantize_codes(
     x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None, grid: Grid
 ) -> torch.Tensor:
-    """Nearest codes of ``x`` (..., n) on the grid ``scale`` (..., 1 or n) [and ``zero``]; int64, same shape."""
+    """Nearest codes (int64, shape of ``x``) of ``x`` on the grid ``scale`` (broadcast) [and ``zero``]."""
     if grid.levels is not None:
         lv = grid.levels.to(x.dtype)
         mids = (lv[1:] + lv[:-1]) / 2
