@@ -115,7 +115,7 @@ def test_verdict_states_measured_winner_then_proxy(stage_and_cache, tmp_path: Pa
     assert f"**{ref.measured.recipe}** is best" in v.headline
     assert f"the SNR proxy picks {ref.proxy.recipe}" in v.headline
     agree = sum(w.agree for w in wins)
-    assert f"the SNR proxy picked the measured winner at {agree} of {len(wins)} budgets" in v.headline.lower()
+    assert f"The SNR proxy picked the measured winner at {agree} of {len(wins)} budgets." in v.headline
     assert v.points[0].startswith("At 3 bits per weight") and "best pruning" in v.points[0]
     assert any(p.startswith("Per-tensor SNR proxy:") for p in v.points)
     assert not any("no accuracy was measured" in w for w in v.warnings)
@@ -171,13 +171,24 @@ def test_weights_only_file_skips_eval_and_says_so(tmp_path: Path) -> None:
     assert "weights only" in " ".join(verdict_text(res).warnings)
 
 
-def test_cli_rejects_bad_eval_options(tmp_path: Path) -> None:
-    from test_compare_cli import run_pvq
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--eval-options", "int:channel:rtn,nope", "--eval-options: unknown option(s) nope"),
+        ("--eval-budgets", "4,x", "--eval-budgets: not a list of numbers"),
+        ("--eval-budgets", "4,32", "--eval-budgets: need bits per weight in 1..16"),
+    ],
+)
+def test_cli_rejects_bad_eval_flags(
+    flag: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pvq.cli import main
 
-    res = run_pvq("compare", "mobilenet_v2", "--eval-options", "int:channel:rtn,nope", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2 and "--eval-options: unknown option(s) nope" in res.stderr
-    res = run_pvq("compare", "mobilenet_v2", "--eval-budgets", "4,x", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2 and "--eval-budgets" in res.stderr
+    with pytest.raises(SystemExit) as exc:  # in process: refused before any model is loaded
+        main(["compare", "mobilenet_v2", flag, value, "--out", str(tmp_path / "o"), "--quiet"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pvq: error:") and message in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.slow
