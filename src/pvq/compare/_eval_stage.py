@@ -121,6 +121,11 @@ class EvalStage:
         return PRIMARY[self.kind][0]
 
     @property
+    def metric_order(self) -> tuple[str, str]:
+        """(deciding metric, tie-breaker)."""
+        return PRIMARY[self.kind]
+
+    @property
     def direction(self) -> str:
         from pvq.evaluate import DIRECTIONS
 

@@ -29,6 +29,15 @@ def metric_value(point: Any, metric: str) -> str:
     return f"{text} (n = {m['n']})"
 
 
+def _both(ev: Any, recipe: str) -> str:
+    """The deciding metric with its interval, then the tie-breaker: ``agreement 0.9 (...), kl 0.12``."""
+    from pvq.compare._eval_stage import PRIMARY
+
+    prim, second = PRIMARY[ev.kind]
+    p = ev.points[recipe]
+    return f"{prim} {metric_value(p, prim)}, {second} {p.value(second):.4g}"
+
+
 def _pick(ev: Any, budgets: list[float]) -> float:
     return 4.0 if 4.0 in budgets else budgets[len(budgets) // 2]
 
@@ -46,9 +55,9 @@ def measured_points(ev: Any) -> tuple[str, list[str]]:
     pts = ev.points
     head = (
         f"Measured ({words}, held-out data, {ev.direction} is better): at {ref:g} real bits per weight "
-        f"**{w.measured.recipe}** is best ({metric_value(pts[w.measured.recipe], prim)}; uncompressed "
+        f"**{w.measured.recipe}** is best ({_both(ev, w.measured.recipe)}; uncompressed "
         f"{ev.baseline.value(prim):.4g}); the SNR proxy picks {w.proxy.recipe}"
-        f"{' (the same)' if w.agree else f' ({metric_value(pts[w.proxy.recipe], prim)})'}. "
+        f"{' (the same)' if w.agree else f' ({_both(ev, w.proxy.recipe)})'}. "
         f"The SNR proxy picked the measured winner at {agree} of {len(wins)} budgets."
     )
     points = []
@@ -64,7 +73,9 @@ def measured_points(ev: Any) -> tuple[str, list[str]]:
             f"The recommended plan, applied ({ev.plan.bits:.3g} real bits per weight): {prim} "
             f"{metric_value(ev.plan, prim)}."
         )
+    second = ev.metric_order[1]
     points.append(
+        f"Options are ranked by {prim}, ties broken by {METRIC_WORDS.get(second, second)}. "
         "Each option takes the parameter (bit-width or sparsity) whose real bits per weight, scales, zero points "
         "and masks included, come closest to the budget without exceeding it."
     )
