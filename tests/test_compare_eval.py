@@ -126,13 +126,13 @@ def test_headline_names_formats_and_counts_every_parameter(tmp_path: Path) -> No
 
     res = build_result(tmp_path)
     analysed = sum(res.allocation.sizes.values())
-    res.total_params = analysed + 5_000_000
+    res.total_params = analysed + 5_000_000  # the synthetic model's 3,072 analysed weights and 5 M others
     rec = next(p for p in verdict_text(res).points if p.startswith("Recommendation"))
     for label, count in Counter(o.label for o in res.allocation.choices.values()).items():
         assert f"{label} for {count} tensor" in rec
     assert "same INT-b" not in rec
-    assert f"{analysed / 1e6:.3g} M conv/linear weights analysed" in rec
-    assert f"{res.total_params / 1e6:.3g} M parameters in all" in rec and "stay FP16" in rec
+    assert f"{analysed:,} conv/linear weights analysed" in rec and analysed == 3072
+    assert "5 M parameters in all; the other 5 M (embeddings, norms, biases) stay FP16" in rec
 
 
 def test_report_first_figure_is_measured_quality(stage_and_cache, tmp_path: Path) -> None:

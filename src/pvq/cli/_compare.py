@@ -89,7 +89,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
         """Prune or quantize? Sweep every conv/linear tensor at each bit budget, solve a sample of layers exactly,
-        recommend a mixed choice under a size budget, and write OUT/index.html with the JSON/CSV and figures."""
+        recommend a mixed choice under a size budget, apply each option (and the recommendation) to the whole model
+        and measure its quality on held-out data (--eval), and write OUT/index.html with the JSON/CSV and figures."""
         from rich.console import Console
         from rich.table import Table
 

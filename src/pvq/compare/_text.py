@@ -165,6 +165,11 @@ def _format_counts(choices: Any) -> str:
     return ", ".join(f"{k} for {c} tensor{'s' if c > 1 else ''}" for k, c in labels.most_common())
 
 
+def _count(n: float) -> str:
+    """``3.47 M`` for a large count, ``3,072`` for a small one."""
+    return f"{n / 1e6:.3g} M" if n >= 1e5 else f"{int(n):,}"
+
+
 def recommendation_sentence(result: Any) -> str:
     """The recommendation, naming the formats it chose, with the analysed weights and the whole model's size
     (every parameter: embeddings, norms and biases too, kept at FP16) said apart."""
@@ -175,7 +180,7 @@ def recommendation_sentence(result: Any) -> str:
     uq = uni.get("all quantization")
     cmp = f"; every tensor quantized ({_format_counts(uq.choices)}): {_db(uq.snr_db)}" if uq is not None else ""
     text = (
-        f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight on the {analysed / 1e6:.3g} M "
+        f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight on the {_count(analysed)} "
         f"conv/linear weights analysed: {_format_counts(a.choices)}; {_human_bytes(a.total_bits)} for them "
         f"(FP16: {_human_bytes(16.0 * analysed)}); model SNR {_db(a.snr_db)}{cmp}."
     )
@@ -183,7 +188,7 @@ def recommendation_sentence(result: Any) -> str:
         rest = total - analysed
         whole = a.total_bits + 16.0 * rest
         text += (
-            f" The model has {total / 1e6:.3g} M parameters in all; the other {rest / 1e6:.3g} M (embeddings, "
+            f" The model has {_count(total)} parameters in all; the other {_count(rest)} (embeddings, "
             f"norms, biases) stay FP16, so the whole model takes {_human_bytes(whole)} "
             f"({whole / total:.3g} bits per parameter) against {_human_bytes(16.0 * total)} at FP16."
         )
