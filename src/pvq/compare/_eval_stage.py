@@ -418,13 +418,14 @@ def run_eval_stage(cfg: Any, allocation: Any, folder: Any, log: Log) -> tuple[Ev
         "evaluation": "pvq.evaluate held-out defaults",
     }
     folder.claim("partial/eval.jsonl", key)
-    plan = None
+    plan, plan_note = None, ""
     try:
         plan = plan_from_allocation(allocation.rows())
         check_plan(src.module, plan)
     except PvqInputError as exc:
         plan = None
-        log(f"eval: the recommended plan cannot be applied to the runnable model ({exc})")
+        plan_note = f"the recommended plan was not evaluated: it cannot be applied to the runnable model ({exc})"
+        log(f"eval: {plan_note}")
     try:
         stage = evaluate_options(
             src.module,
@@ -442,4 +443,6 @@ def run_eval_stage(cfg: Any, allocation: Any, folder: Any, log: Log) -> tuple[Ev
     except (RuntimeError, ValueError) as exc:  # a user's module that does not take 224x224 photos
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, f"No model-level evaluation: {name} could not be run on the evaluation inputs ({msg})"
+    if plan_note:
+        stage.notes.append(plan_note)
     return stage, ""
