@@ -69,11 +69,28 @@ def register(app: typer.Typer) -> None:
             help="charge pruning its mask (1 bit/weight) and N:M its metadata in the verdict and the "
             "recommendation (--no-overhead: the paper's mask-free accounting)",
         ),
+        eval_: bool = typer.Option(
+            True,
+            "--eval/--no-eval",
+            help="apply every option at each budget to the whole model and measure its quality on held-out "
+            "data (bundled models and .pt files holding a whole image model; a weights-only file cannot run)",
+        ),
+        eval_budgets: str = typer.Option(
+            "2,3,4,8", "--eval-budgets", help="real bits per weight at which --eval compares options"
+        ),
+        eval_options: str | None = typer.Option(
+            None,
+            "--eval-options",
+            help="recipe lines --eval applies, comma-separated, or 'all' [default: int:channel:rtn, "
+            "int:g128:gptq, prune:magnitude, prune:sparsegpt, 2:4:sparsegpt, prune50:sparsegpt+int:g128:gptq; "
+            "also int:g128:rtn, prune:wanda]",
+        ),
         seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
         """Prune or quantize? Sweep every conv/linear tensor at each bit budget, solve a sample of layers exactly,
-        recommend a mixed choice under a size budget, and write OUT/index.html with the JSON/CSV and figures."""
+        recommend a mixed choice under a size budget, apply each option (and the recommendation) to the whole model
+        and measure its quality on held-out data (--eval), and write OUT/index.html with the JSON/CSV and figures."""
         from rich.console import Console
         from rich.table import Table
 
@@ -89,6 +106,14 @@ def register(app: typer.Typer) -> None:
         _check_budget(budget)
         if data is not None and not data.is_dir():
             raise PvqInputError(f"--data: {data} is not a folder of images")
+        from pvq.compare._eval_recipes import parse_lines
+
+        try:
+            budgets_eval = tuple(float(x) for x in eval_budgets.split(",") if x.strip())
+            lines_eval = parse_lines(eval_options)
+        except ValueError as exc:
+            msg = str(exc) if str(exc).startswith("--eval") else f"--eval-budgets: not a list of numbers: {eval_budgets!r}"
+            raise PvqInputError(msg) from None
         out_dir = out if out is not None else _default_out(source)
         if out_dir.exists() and not out_dir.is_dir():
             raise PvqInputError(f"--out: {out_dir} exists and is not a folder")
@@ -103,6 +128,9 @@ def register(app: typer.Typer) -> None:
             layer_time_s=layer_time,
             count_overhead=overhead,
             seed=seed,
+            eval=eval_,
+            eval_budgets=budgets_eval,
+            eval_lines=lines_eval,
         )
         err = Console(stderr=True)
         enable_progress(not quiet)

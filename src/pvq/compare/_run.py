@@ -25,6 +25,7 @@ from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
 from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
+from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, parse_lines
 from pvq.compare._measure import extra_options
 from pvq.compare._options import Option, options_from_rows
 from pvq.compare._verdict import LayerVerdict, TensorVerdict, bits_summary, layer_verdicts, tensor_verdicts
@@ -47,7 +48,9 @@ class CompareConfig:
     recommendation (``False``: the paper's accounting there too); the paper's mask-free accounting is
     always reported beside it; ``layers``/``chunks``: how many layers and chunks
     per layer the layer-wise comparison samples (0 layers: skip); ``calib_samples``: calibration inputs;
-    ``solve_time_s``: time limit per exact solve; ``layer_time_s``: total time for the layer-wise stage.
+    ``solve_time_s``: time limit per exact solve; ``layer_time_s``: total time for the layer-wise stage;
+    ``eval``: apply each option of ``eval_lines`` at each of ``eval_budgets`` (real bits per weight) to the
+    whole model and measure its quality on held-out data (:mod:`pvq.compare._eval_stage`).
     """
 
     source: str = "mobilenet_v2"
@@ -63,6 +66,9 @@ class CompareConfig:
     solve_time_s: float = 2.0
     layer_time_s: float = COMPARE_LAYER_TIME_S
     seed: int = 0
+    eval: bool = True
+    eval_budgets: tuple[float, ...] = EVAL_BUDGETS
+    eval_lines: tuple[str, ...] = DEFAULT_LINES
 
     def __post_init__(self) -> None:
         if not self.bits:
@@ -74,11 +80,19 @@ class CompareConfig:
             raise PvqInputError("--layers must be >= 0, --chunks, --calib-samples >= 1, --opt-dim >= 2")
         if not (self.solve_time_s > 0 and self.layer_time_s >= 0):
             raise PvqInputError("--solve-time must be > 0 and --layer-time >= 0")
+        if not self.eval_budgets or any(not (1.0 <= float(b) <= 16.0) for b in self.eval_budgets):
+            raise PvqInputError(f"--eval-budgets: need bits per weight in 1..16, got {list(self.eval_budgets)}")
+        try:
+            parse_lines(list(self.eval_lines))
+        except ValueError as exc:
+            raise PvqInputError(str(exc)) from None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["out"] = str(self.out)
         d["bits"] = list(self.bits)
+        d["eval_budgets"] = list(self.eval_budgets)
+        d["eval_lines"] = list(self.eval_lines)
         return d
 
     def fingerprint(self) -> dict[str, dict[str, Any]]:
@@ -121,6 +135,9 @@ class CompareResult:
     layer_verdicts: list[LayerVerdict] = field(default_factory=list)
     layers_note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    evaluation: Any = None  # an EvalStage (pvq.compare._eval_stage) when --eval ran
+    eval_note: str = ""
+    total_params: int = 0  # every parameter of the model (embeddings, norms, biases included); 0: unknown
 
     def tensor_rows(self) -> list[dict[str, Any]]:
         """The sweep rows (DESIGN.md tensor keys) of every tensor, with ``kind`` and ``numel``."""
@@ -299,6 +316,13 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
     else:
         layers_note = "Layer-wise comparison skipped (--layers 0)."
     seconds["layers"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    evaluation, eval_note = None, "Model-level evaluation skipped (--no-eval)."
+    if cfg.eval:
+        from pvq.compare._eval_stage import run_eval_stage
+
+        evaluation, eval_note = run_eval_stage(cfg, allocation, folder, log)
+    seconds["eval"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     return CompareResult(
         config=cfg,
@@ -319,7 +343,20 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         layer_verdicts=layer_verdicts(layer_rows),
         layers_note=layers_note,
         seconds=seconds,
+        evaluation=evaluation,
+        eval_note=eval_note,
+        total_params=_total_params(cfg.source),
     )
+
+
+def _total_params(source: str) -> int:
+    """Every parameter of the model ``source`` names (0 when it cannot be counted), for the headline's sizes."""
+    from pvq.models import load_weights
+
+    try:
+        return load_weights(source, kinds=("conv", "linear", "embedding", "other")).num_params()
+    except (PvqInputError, OSError, ValueError, RuntimeError):
+        return 0
 
 
 def write_json(path: Path, obj: Any) -> None:

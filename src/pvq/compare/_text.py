@@ -94,19 +94,10 @@ def verdict_text(result: Any) -> Verdict:
             f"{p['wins'].get('quantization', 0)} of {p['tensors']} tensors."
         )
     a = result.allocation
-    fam = Counter(o.family for o in a.choices.values())
-    total_bits = a.total_bits
-    uni = {b.label: b for b in result.baselines}
-    uq = uni.get("all quantization")
-    cmp = f"; all tensors at the same INT-b: {_db(uq.snr_db)}" if uq is not None else ""
+    points.append(recommendation_sentence(result))
     upgrades = sorted(
         (n for n, o in a.choices.items() if o.bits_per_weight > result.budget_bits + 1e-9),
         key=lambda n: -a.choices[n].bits_per_weight,
-    )
-    points.append(
-        f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight ({_human_bytes(total_bits)} of weights): "
-        + ", ".join(f"{DISPLAY[k]} for {c} tensor{'s' if c > 1 else ''}" for k, c in fam.most_common())
-        + f"; model SNR {_db(a.snr_db)}{cmp}."
     )
     if upgrades:
         points.append(
@@ -143,11 +134,62 @@ def verdict_text(result: Any) -> Verdict:
         )
     if not result.layer_rows:
         warnings.append(f"No layer-wise (output error) comparison: {result.layers_note}")
-    warnings.append(
-        "Every number here is a weight-space SNR (and, where calibration data was used, a layer-output SNR); "
-        "no accuracy was measured. The budget recommendation treats every layer as equally sensitive."
-    )
+    ev = getattr(result, "evaluation", None)
+    if ev is None:
+        warnings.append(
+            "Every number here is a weight-space SNR (and, where calibration data was used, a layer-output SNR); "
+            "no accuracy was measured. The budget recommendation treats every layer as equally sensitive."
+            + (f" {result.eval_note}" if getattr(result, "eval_note", "") else "")
+        )
+    else:
+        warnings.append(
+            "The per-tensor numbers are weight-space SNRs; the model-level numbers were measured on held-out data "
+            f"({ev.calibration}; evaluation never uses calibration inputs). The budget recommendation still treats "
+            "every layer as equally sensitive."
+        )
+        warnings += [f"Measured options: {n}." for n in ev.notes]
     for note in result.notes:
         warnings.append(note)
     del cfg
+    if ev is not None:
+        from pvq.compare._eval_text import measured_points
+
+        head, measured = measured_points(ev)
+        return Verdict(head, [*measured, "Per-tensor SNR proxy: " + v[0], *points], warnings)
     return Verdict(v[0], points, warnings)
+
+
+def _format_counts(choices: Any) -> str:
+    """The formats an allocation chose, most used first: ``NF4 for 52 tensors, INT8 for 1 tensor``."""
+    labels = Counter(o.label for o in choices.values())
+    return ", ".join(f"{k} for {c} tensor{'s' if c > 1 else ''}" for k, c in labels.most_common())
+
+
+def _count(n: float) -> str:
+    """``3.47 M`` for a large count, ``3,072`` for a small one."""
+    return f"{n / 1e6:.3g} M" if n >= 1e5 else f"{int(n):,}"
+
+
+def recommendation_sentence(result: Any) -> str:
+    """The recommendation, naming the formats it chose, with the analysed weights and the whole model's size
+    (every parameter: embeddings, norms and biases too, kept at FP16) said apart."""
+    a = result.allocation
+    analysed = sum(a.sizes[n] for n in a.choices)
+    total = max(int(getattr(result, "total_params", 0) or 0), analysed)
+    uni = {b.label: b for b in result.baselines}
+    uq = uni.get("all quantization")
+    cmp = f"; every tensor quantized ({_format_counts(uq.choices)}): {_db(uq.snr_db)}" if uq is not None else ""
+    text = (
+        f"Recommendation for a budget of {result.budget_bits:.3g} bits per weight on the {_count(analysed)} "
+        f"conv/linear weights analysed: {_format_counts(a.choices)}; {_human_bytes(a.total_bits)} for them "
+        f"(FP16: {_human_bytes(16.0 * analysed)}); model SNR {_db(a.snr_db)}{cmp}."
+    )
+    if total > analysed:
+        rest = total - analysed
+        whole = a.total_bits + 16.0 * rest
+        text += (
+            f" The model has {_count(total)} parameters in all; the other {_count(rest)} (embeddings, "
+            f"norms, biases) stay FP16, so the whole model takes {_human_bytes(whole)} "
+            f"({whole / total:.3g} bits per parameter) against {_human_bytes(16.0 * total)} at FP16."
+        )
+    return text

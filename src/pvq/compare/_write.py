@@ -89,8 +89,16 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
         for stem in LAYER_FILES:
             for suffix in (".json", ".csv"):
                 (out / f"{stem}{suffix}").unlink(missing_ok=True)
+    if result.evaluation is not None:
+        paths += write_rows(out / "eval", result.evaluation.rows())
+    else:
+        for suffix in (".json", ".csv"):
+            (out / f"eval{suffix}").unlink(missing_ok=True)
     summary = {
         "source": result.source,
+        "evaluation": result.evaluation.summary() if result.evaluation is not None else None,
+        "eval_note": result.eval_note,
+        "total_params": result.total_params,
         "verdict": verdict.to_json(),
         "by_bits": result.summary,
         "by_bits_paper_accounting": result.summary_paper,

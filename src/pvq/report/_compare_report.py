@@ -79,6 +79,9 @@ def write_compare_report(
         if f is not None:
             figs[f.key] = f
 
+    ev = getattr(result, "evaluation", None)
+    if ev is not None:  # the first figure: measured quality vs real bits per weight
+        add(F.fig_measured(ev.rows(), ev.primary, ev.direction, fdir))
     add(F.fig_verdict_bits(result.summary, fdir, overhead=result.config.count_overhead))
     add(F.fig_scatter(trows, fdir))
     curve = theory_curve()
@@ -142,9 +145,11 @@ def write_compare_report(
         s["families"] = ", ".join(f"{k}: {v}" for k, v in s["families"].items())
     kp_bits = next((r for r in result.summary if r["bits"] == ref_bits), result.summary[0])
     n_weights = sum(rec["numel"] for rec in result.records)
+    n_total = max(int(getattr(result, "total_params", 0) or 0), n_weights)
     kpis = [
         (f"{len(result.records)}", "conv/linear tensors"),
-        (f"{n_weights / 1e6:.2f} M" if n_weights >= 1e5 else f"{n_weights:,}", "weights"),
+        (f"{n_weights / 1e6:.2f} M" if n_weights >= 1e5 else f"{n_weights:,}", "weights analysed"),
+        (f"{n_total / 1e6:.2f} M" if n_total >= 1e5 else f"{n_total:,}", "parameters in all"),
         (
             f"{kp_bits['wins'].get('quantization', 0)}/{kp_bits['tensors']}",
             f"tensors where INT{ref_bits} wins",
@@ -169,7 +174,8 @@ def write_compare_report(
             else "the headline verdict uses the same mask-free accounting (--no-overhead)."
         ),
         "Combinations: N:M (2:4, 1:4) pruning of INT-b values; 50 % magnitude pruning then INT-b quantization of the kept values.",
-        "Model-level budget: greedy multiple-choice knapsack over each tensor's options (lower convex hull of size vs relative error), "
+        *([result.eval_note] if getattr(result, "eval_note", "") else []),
+        "Model-level budget: multiple-choice knapsack over each tensor's options, solved as a 0/1 program (scipy.optimize.milp), "
         "minimising the sum of relative errors (every layer equally sensitive).",
         *([theory_note] if theory_note else []),
         *result.notes,

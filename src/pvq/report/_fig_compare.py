@@ -30,6 +30,7 @@ __all__ = [
     "fig_budget",
     "fig_allocation",
     "fig_layers",
+    "fig_measured",
 ]
 
 FAMILY_COLORS = {
@@ -445,4 +446,65 @@ def fig_layers(layer_rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure
             "Per-layer output error (paper Fig. 4)",
             "Each point is one chunk of a layer's output-error problem at one bit-width: best quantization SNR against best "
             "pruning SNR (exact optimum where proved). Lines span from the worst heuristic to the best solution or bound.",
+        )
+
+
+_LINE_STYLES = ("o-", "s--", "^-.", "d:")
+
+
+def fig_measured(
+    rows: Sequence[Mapping[str, Any]], metric: str, direction: str, out_dir: Path
+) -> Figure | None:
+    """The model's measured quality (``metric``) vs real bits per weight: one line per recipe line (colour by
+    family), the uncompressed baseline as a horizontal line, the recommended plan as a star. ``rows`` are
+    :meth:`pvq.compare._eval_stage.EvalStage.rows`."""
+    pts = [r for r in rows if r.get("metric") == metric and _finite(r.get("value"))]
+    if not pts:
+        return None
+    by: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    base = plan = None
+    for r in pts:
+        if r["line"] == "baseline":
+            base = r
+        elif r["line"] == "recommended plan":
+            plan = r
+        else:
+            by[(str(r["family"]), str(r["line"]))].append(r)
+    per_family: dict[str, int] = defaultdict(int)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for (fam, line), rs in sorted(by.items()):
+            rs = sorted(rs, key=lambda r: float(r["bits_per_weight"]))
+            x = [float(r["bits_per_weight"]) for r in rs]
+            y = [float(r["value"]) for r in rs]
+            lo = [float(r["value"]) - float(r["ci_low"]) if _finite(r.get("ci_low")) else 0.0 for r in rs]
+            hi = [float(r["ci_high"]) - float(r["value"]) if _finite(r.get("ci_high")) else 0.0 for r in rs]
+            fmt = _LINE_STYLES[per_family[fam] % len(_LINE_STYLES)]
+            per_family[fam] += 1
+            ax.errorbar(x, y, yerr=[lo, hi], fmt=fmt, color=FAMILY_COLORS.get(fam, "gray"), label=line, ms=4, capsize=2)
+        if base is not None:
+            ax.axhline(float(base["value"]), color=FAMILY_COLORS["fp16"], ls=":", lw=1.2, label="uncompressed (16 bits)")
+        if plan is not None:
+            ax.plot(
+                [float(plan["bits_per_weight"])], [float(plan["value"])], "*", color="gold", ms=16, mec="k",
+                label="recommended plan", zorder=5,
+            )  # fmt: skip
+        if direction == "lower" and all(float(r["value"]) > 0 for r in pts):
+            ax.set_yscale("log")
+        ax.set(
+            xlabel="real bits per weight (codes, scales, zero points, masks)",
+            ylabel=f"{metric} ({direction} is better)",
+            title="Measured quality vs size",
+        )
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        return save(
+            fig,
+            out_dir,
+            "measured_quality",
+            "Measured quality vs real bits per weight",
+            f"The whole model compressed with each option and measured on held-out data ({metric}, {direction} is "
+            "better; bars: 95 % intervals where the metric is a proportion or a mean over examples). One line per "
+            "way to compress (colour: quantization blue, pruning red, N:M orange, pruning + quantization brown), "
+            "the uncompressed model dotted, the recommended plan as a star.",
         )

@@ -170,6 +170,12 @@ def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -
         + "".join(f"<div class='warn'>{_esc(w)}</div>" for w in ctx.get("warnings", []))
         + "</section>"
     )
+    if "measured_quality" in fig:
+        parts.append(
+            "<section id='measured'><h2>Measured: the model's quality vs its real size</h2>"
+            + fig["measured_quality"]
+            + "</section>"
+        )
     s = "<section id='by-bits'><h2>Tensor by tensor, at each bit budget</h2>"
     s += fig.get("verdict_by_bits", "")
     bs = ctx.get("bits_summary", [])

@@ -1,0 +1,56 @@
+"""Wall time of `pvq compare --eval` (the default) on a bundled model, from scratch, against its target.
+
+Targets (issue 13): MobileNetV2 <= 10 minutes, SmolLM2 <= 30 minutes on this 2-core machine. Prints the wall time
+and its ratio to the target, the CPU time the command used (on a shared machine, CPU seconds / wall seconds below
+the core count means it waited for the CPU), the stage times from summary.json and the slowest evaluated recipes.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_compare_eval.py [--source mobilenet_v2] [--out DIR]
+
+``--out DIR`` keeps the run's folder (and resumes an interrupted one: the time then covers only what was left).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_S = {"mobilenet_v2": 600.0, "smollm2": 1800.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", default="mobilenet_v2")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("extra", nargs="*", help="more pvq compare options (after --)")
+    args = ap.parse_args()
+    target = TARGET_S.get(args.source, 600.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "pvq", "compare", args.source, "--out", str(out), "--quiet", *args.extra]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ})
+        wall = time.perf_counter() - t
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = json.loads((out / "summary.json").read_text())
+        rows = json.loads((out / "eval.json").read_text()) if (out / "eval.json").exists() else []
+    cpu = ru.ru_utime + ru.ru_stime
+    print(f"command: {' '.join(cmd[1:])}")
+    print(
+        f"pvq compare --eval {args.source}: {wall:.0f} s wall; ratio to the {target:.0f} s target: {wall / target:.2f} "
+        f"({'PASS' if wall <= target else 'FAIL'})"
+    )
+    print(f"CPU time of the command: {cpu:.0f} s ({cpu / wall:.2f} cores busy on average; {os.cpu_count()} cores here)")
+    print("stages (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items()))
+    per = {r["recipe"]: r["seconds"] for r in rows}
+    print(f"{len(per)} models evaluated; slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:5]))
+
+
+if __name__ == "__main__":
+    main()
