@@ -28,7 +28,9 @@ def plot_fig7(
     models = list(dict.fromkeys(r["model"] for r in rows))
     if not models:
         return []
-    fig, axes = plt.subplots(2, len(models), figsize=(4.6 * len(models), 7.6), squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(models), figsize=(4.6 * len(models), 8.2), squeeze=False, layout="constrained"
+    )
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     colors = {rc: plt.cm.tab10(i % 10) for i, rc in enumerate(recipes)}
     for j, model in enumerate(models):
