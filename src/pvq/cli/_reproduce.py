@@ -30,7 +30,7 @@ def _recorded(sub: Path) -> dict | None:
 def register(app: typer.Typer) -> None:
     @app.command("reproduce")
     def reproduce(
-        name: str = typer.Argument(..., help="fig1|fig2|fig6|fig3|table2|fig4|table1|fig5|fig8|toolbox|all"),
+        name: str = typer.Argument(..., help="fig1|fig2|fig6|fig3|table2|fig4|table1|fig5|fig7|fig8|toolbox|all"),
         preset: str = typer.Option("smoke", help="smoke (seconds) | cpu (this machine) | gpu (needs --device cuda)"),
         out: Path = typer.Option(Path("pvq-reproduce"), help="output folder"),
         seed: int = typer.Option(0, help="random seed"),
