@@ -241,8 +241,16 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         raise PvqInputError(f"{cfg.source}: no conv/linear weights found")
     notes = list(getattr(ws, "notes", []) or [])
     if cfg.data is not None:
-        from pvq.data import image_folder
+        from pvq.compare._layers_stage import bundled_name_of
+        from pvq.data import check_data_modality, image_folder
+        from pvq.models import input_spec
 
+        bundled = bundled_name_of(cfg.source)
+        if bundled is not None and input_spec(bundled).modality != "image":
+            raise PvqInputError(
+                f"--data: {bundled} is a text model; pvq compare's --data takes images (image models)"
+            )
+        check_data_modality(cfg.data, "image", bundled or cfg.source)
         image_folder(cfg.data, size=224)  # fails early (PvqInputError) on a folder without images
     seconds["load"] = time.perf_counter() - t0
     part = _prepare_out(cfg, folder)

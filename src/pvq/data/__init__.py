@@ -12,7 +12,8 @@ from pvq.data._images import (
     sample_photo_crops,
     sample_photos,
 )
-from pvq.data._text import perplexity_text, text_file
+from pvq.data._modality import check_data_modality
+from pvq.data._text import perplexity_text, split_text, text_file
 
 __all__ = [
     "DEFAULT_FASHION_MNIST_ROOT",
@@ -20,6 +21,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "check_data_modality",
     "fashion_mnist",
     "image_folder",
     "imagenet_normalize",
@@ -30,5 +32,6 @@ __all__ = [
     "read_idx",
     "sample_photo_crops",
     "sample_photos",
+    "split_text",
     "text_file",
 ]

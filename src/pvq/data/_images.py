@@ -44,13 +44,19 @@ def _to_chw(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).to(torch.float32).div_(255.0)
 
 
-def sample_photo_crops(n: int, size: int = 224, seed: int = 0) -> torch.Tensor:
+def sample_photo_crops(
+    n: int, size: int = 224, seed: int = 0, region: tuple[float, float] = (0.0, 1.0)
+) -> torch.Tensor:
     """``n`` seeded random square crops of the sample photos, resized to ``size``: (n, 3, size, size) in [0, 1].
 
-    Each crop picks a photo, a side between 0.35 and 1.0 of the photo's shorter side, a position, and a
-    horizontal flip with probability 1/2; it is resized with antialiased bilinear interpolation. Not
-    normalised: apply ``imagenet_normalize`` for ImageNet models.
+    Each crop picks a photo, a side between 0.35 and 1.0 of the shorter side of the photo's ``region``
+    (a fraction (start, stop) of its width: crops from (0, 0.6) and (0.6, 1) share no pixel), a position in
+    the region, and a horizontal flip with probability 1/2; it is resized with antialiased bilinear
+    interpolation. Not normalised: apply ``imagenet_normalize`` for ImageNet models.
     """
+    a, b = (float(v) for v in region)
+    if not 0.0 <= a < b <= 1.0:
+        raise PvqInputError(f"region: need 0 <= start < stop <= 1 (fractions of the width), got {region}")
     if n < 1:
         raise PvqInputError(f"n: need at least 1 crop, got {n}")
     if size < 8:
@@ -60,6 +66,8 @@ def sample_photo_crops(n: int, size: int = 224, seed: int = 0) -> torch.Tensor:
     out = torch.empty(n, 3, size, size)
     for i in range(n):
         img = photos[int(rng.integers(len(photos)))]
+        x0, x1 = round(a * img.shape[2]), round(b * img.shape[2])
+        img = img[:, :, x0:x1]
         h, w = img.shape[1:]
         side = int(rng.uniform(0.35, 1.0) * min(h, w))
         top = int(rng.integers(0, h - side + 1))

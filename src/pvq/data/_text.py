@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pvq.errors import PvqInputError
 
-__all__ = ["perplexity_text", "text_file"]
+__all__ = ["perplexity_text", "split_text", "text_file"]
 
 
 def perplexity_text() -> str:
@@ -39,3 +39,13 @@ def text_file(path: str | os.PathLike[str]) -> str:
     if not text.strip():
         raise PvqInputError(f"{p}: text file is empty")
     return text
+
+
+def split_text(text: str, held_out_chars: int) -> tuple[str, str]:
+    """(evaluation, calibration): the first ``held_out_chars`` characters and the rest, cut at the next
+    paragraph break so no sentence is split. Calibration drawn from the second part never sees the first."""
+    if not 0 < held_out_chars < len(text):
+        raise PvqInputError(f"held_out_chars: must be in 1..{len(text) - 1}, got {held_out_chars}")
+    cut = text.find("\n\n", held_out_chars)
+    cut = held_out_chars if cut < 0 else cut
+    return text[:cut], text[cut:]

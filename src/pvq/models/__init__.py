@@ -1,6 +1,13 @@
 """Model sources: weight sets from modules, checkpoints, safetensors, HF folders, ONNX, GGUF; bundled models."""
 
-from pvq.models._calibration import calibration_batches
+from pvq.models._calibration import (
+    HELD_OUT_TOKENS,
+    calibration_batches,
+    calibration_text,
+    evaluation_batches,
+    evaluation_text,
+    held_out_chars,
+)
 from pvq.models._create import (
     InputSpec,
     create_model,
@@ -22,6 +29,7 @@ from pvq.models._weightset import WeightInfo, WeightSet, classify_weight, from_m
 __all__ = [
     "BUILDING_CLASSES",
     "BundledModel",
+    "HELD_OUT_TOKENS",
     "EfficientNetLite",
     "IMAGENET_NAMES",
     "InputSpec",
@@ -33,14 +41,18 @@ __all__ = [
     "bundled_names",
     "bundled_path",
     "calibration_batches",
+    "calibration_text",
     "classify_weight",
     "create_model",
     "efficientnet_lite0",
     "embed_sentences",
+    "evaluation_batches",
+    "evaluation_text",
     "encode_ids",
     "from_module",
     "from_state_dict",
     "get_tokenizer",
+    "held_out_chars",
     "input_spec",
     "list_bundled",
     "load_bundled",
