@@ -7,7 +7,18 @@ import warnings
 
 import typer
 
-from pvq.cli import _apply, _compare, _finetune, _layers, _models, _reproduce, _solve, _tensors, _theory
+from pvq.cli import (
+    _apply,
+    _compare,
+    _deploy,
+    _finetune,
+    _layers,
+    _models,
+    _reproduce,
+    _solve,
+    _tensors,
+    _theory,
+)
 from pvq.errors import PvqInputError
 
 __all__ = ["app", "main"]
@@ -20,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce, _models, _apply):
+for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce, _models, _apply, _deploy):
     _mod.register(app)
 
 
