@@ -68,9 +68,8 @@ def export_onnx(
     """
     path = Path(path)
     names = input_names_of(example)
+    # torch.onnx.export: a tuple whose last element is a dict passes that dict as keyword arguments
     args: tuple[Any, ...] = (example,) if isinstance(example, torch.Tensor) else (dict(example),)
-    if not isinstance(example, torch.Tensor):
-        args = (*args, {})  # torch.onnx.export: a trailing dict passes the inputs as keyword arguments
     axes = {0: "batch", 1: "sequence"} if sequence_axis else {0: "batch"}
     dynamic = {n: axes for n in names} | {"y": {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,8 @@ Inputs = torch.Tensor | dict[str, torch.Tensor]
 class DeployConfig:
     """``batches``: batch sizes timed; ``threads``: intra-op threads for both runtimes; ``warmup``/``repeats``:
     untimed/timed calls per batch; ``calib_batches`` x ``calib_batch_size``: calibration inputs (static int8,
-    calibrated recipes); ``seed`` for calibration sampling."""
+    calibrated recipes); ``seed`` for calibration sampling; ``measure_memory``: run the fresh-process peak-memory
+    measurement (a child Python per option)."""
 
     batches: tuple[int, ...] = (1, 32)
     runtime: str = "onnxruntime"
@@ -59,6 +60,7 @@ class DeployConfig:
     calib_batches: int = 4
     calib_batch_size: int = 8
     seed: int = 0
+    measure_memory: bool = True
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -274,7 +276,10 @@ class _Builder:
             try:
                 from torchao.quantization import Int8WeightOnlyConfig, quantize_
             except ImportError:
-                raise _Skip("torchao: not installed (pip install 'pvq[deploy]')") from None
+                raise _Skip(
+                    "torchao is not installed (optional: pip install torchao; not a pvq dependency because "
+                    "transformers imports it on every model load once installed)"
+                ) from None
             q = _copy(self.folded)
             quantize_(q, Int8WeightOnlyConfig())
             n = _torch_save_bytes(q.state_dict(), self.folder / "int8-weight.pt")
@@ -441,6 +446,7 @@ def deploy(
     inputs = {b: evaluation_inputs(name, kind, b) for b in cfg.batches}
     check_x = inputs[big]
     example = inputs[min(cfg.batches)] if kind == "image" else evaluation_inputs(name, kind, 2)
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     tmp = None
     if out_dir is None:
@@ -486,7 +492,11 @@ def deploy(
                     lambda b=b, run=built.run: run(inputs[b]), warmup=cfg.warmup, repeats=cfg.repeats
                 )
             art = built.artifact
-            peak = None if art is None else child_peak_mb(cfg.runtime, art, mem_inputs, cfg.threads)
+            peak = (
+                None
+                if art is None or not cfg.measure_memory
+                else child_peak_mb(cfg.runtime, art, mem_inputs, cfg.threads)
+            )
             if opt.kind == "fp32":
                 fp32_ms = {b: lat[b].median_ms for b in cfg.batches}
             for b in cfg.batches:
@@ -521,6 +531,7 @@ def deploy(
                 + ", ".join(f"b{b} {lat[b].median_ms:.2f} ms" for b in cfg.batches)
             )
     finally:
+        torch.set_num_threads(threads_before)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return DeployResult(tuple(rows), cfg.threads, cfg.warmup, cfg.repeats)
