@@ -9,8 +9,9 @@ times it at batch 1 and 32 (median of ``--repeats`` after ``--warmup``; ratios a
 runtime, measured in the same run). Options:
 
 - ONNX Runtime (every model): fp32 (BN folded), fp16, int8-static (QDQ, calibrated), int8-dynamic,
-  prune50/prune75:magnitude (unstructured, dense kernels), channels50/channels25 (structured, torch-pruning, to
-  the same share of conv/linear weights as prune50/prune75), 2:4-gpu (skipped without a CUDA GPU).
+  prune50:magnitude (unstructured, dense kernels), channels50 (structured, torch-pruning, to the same share of
+  conv/linear weights as prune50), 2:4-gpu (skipped without a CUDA GPU); ``--more`` adds prune75:magnitude and
+  channels25.
 - torch (MiniLM only): fp32, int8-dynamic (torch.ao), int8-weight (torchao, skipped when not installed). Both
   quantize ``nn.Linear`` only, so on the two conv nets they would touch just the classifier and say nothing; they are left out there.
 - SmolLM2 is left out: exporting a causal LM with its KV cache to ONNX is not implemented in pvq deploy, and
@@ -35,12 +36,13 @@ ORT_OPTIONS = (
     "int8-static",
     "int8-dynamic",
     "prune50:magnitude",
-    "prune75:magnitude",
     "channels50",
-    "channels25",
     "2:4-gpu",
 )
 TORCH_OPTIONS = ("fp32", "int8-dynamic", "int8-weight")
+# the issue also asks for 75 % sparsity: `--more` adds prune75:magnitude and channels25 (over the 15-minute
+# budget on the shared 2-core machine, so not in the default run)
+MORE = ("prune75:magnitude", "channels25")
 
 
 def _mb(n: int | None) -> str:
@@ -98,10 +100,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="mobilenet_v2,efficientnet_lite0,minilm")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("results/cpu/deploy"))
+    ap.add_argument("--more", action="store_true", help="also prune75:magnitude and channels25")
+    ap.add_argument(
+        "--memory", action="store_true", help="also measure peak memory (a fresh process per option)"
+    )
     args = ap.parse_args()
 
     import torch
@@ -116,14 +122,15 @@ def main() -> None:
         f"pvq bench_deploy: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} thread(s), median of {args.repeats} timed calls after {args.warmup} warm-up, batches 1 and 32",
         "MB: the file the runtime loads (ONNX; safetensors/pickle for torch); ckpt MB: pvq's compressed-tensors "
-        "checkpoint (recipes); quality vs the FP32 PyTorch model on held-out data; peak MB: a fresh process loading "
-        "the file and running batch 32",
+        "checkpoint (recipes); quality vs the FP32 PyTorch model on held-out data; peak MB (with --memory): a fresh "
+        "process loading the file and running batch 32",
         "",
     ]
     for name in args.models.split(","):
         t0 = time.perf_counter()
         model = create_model(name)
-        runs = [("onnxruntime", ORT_OPTIONS)] + ([("torch", TORCH_OPTIONS)] if name == "minilm" else [])
+        ort_opts = ORT_OPTIONS[:-1] + (MORE if args.more else ()) + ORT_OPTIONS[-1:]
+        runs = [("onnxruntime", ort_opts)] + ([("torch", TORCH_OPTIONS)] if name == "minilm" else [])
         rows: list[dict[str, Any]] = []
         for runtime, options in runs:
             cfg = DeployConfig(
