@@ -105,9 +105,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("results/cpu/deploy"))
     ap.add_argument("--more", action="store_true", help="also prune75:magnitude and channels25")
-    ap.add_argument(
-        "--memory", action="store_true", help="also measure peak memory (a fresh process per option)"
-    )
     args = ap.parse_args()
 
     import torch
@@ -122,7 +119,7 @@ def main() -> None:
         f"pvq bench_deploy: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} thread(s), median of {args.repeats} timed calls after {args.warmup} warm-up, batches 1 and 32",
         "MB: the file the runtime loads (ONNX; safetensors/pickle for torch); ckpt MB: pvq's compressed-tensors "
-        "checkpoint (recipes); quality vs the FP32 PyTorch model on held-out data; peak MB (with --memory): a fresh "
+        "checkpoint (recipes); quality vs the FP32 PyTorch model on held-out data; peak MB: a fresh "
         "process loading the file and running batch 32",
         "",
     ]

@@ -60,6 +60,7 @@ def test_onnx_node_names_map_back_to_module_paths() -> None:
     assert _layer("/encoder/layer.0/attention/self/query/MatMul") == "encoder.layer.0.attention.self.query"
 
 
+@pytest.mark.slow  # about a minute on the shared 2-core machine: the bundled model, 70 evaluation views
 def test_mobilenet_v2_fp32_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "deploy"
     code, stdout, err = run(

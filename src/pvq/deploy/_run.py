@@ -485,6 +485,11 @@ def deploy(
     try:
         builder = _Builder(model, name, kind, cfg, folder, example)
         reference = _Memo(model.eval())
+        x0 = inputs[min(cfg.batches)]
+        y0, yf = _call(model, x0), _call(builder.folded, x0)
+        tol0 = 1e-4 + 1e-3 * float(y0.abs().max())
+        if float((yf - y0).abs().max()) > tol0:  # folding is exact up to rounding; anything more is a bug
+            raise PvqInputError(f"{name}: batch-norm folding changed the outputs by more than {tol0:.3g}")
         mem_inputs = _save_inputs(check_x, folder, cfg.runtime)
         for opt in opts:
             say(f"{name} {cfg.runtime} {opt.name}: building")
