@@ -27,6 +27,7 @@ from pvq.deploy import (  # noqa: E402
     quantize_onnx,
     structured_prune,
     time_call,
+    time_pair,
 )
 from pvq.errors import PvqInputError  # noqa: E402
 
@@ -207,6 +208,13 @@ def test_structured_pruning_is_smaller_valid_and_loads_in_a_fresh_process(tmp_pa
     assert child_peak_mb("onnxruntime", small, tmp_path / "x.npz", 1) is not None
 
 
+def test_time_pair_interleaves_abba() -> None:
+    order: list[str] = []
+    ref, opt = time_pair(lambda: order.append("r"), lambda: order.append("o"), warmup=1, repeats=4)
+    assert "".join(order) == "ro" + "ro" + "or" + "ro" + "or"
+    assert ref.repeats == opt.repeats == 4
+
+
 def test_time_call_takes_the_median() -> None:
     calls = []
     lat = time_call(lambda: calls.append(1), warmup=3, repeats=5)
@@ -227,7 +235,7 @@ def test_deploy_rows_on_a_tiny_image_model() -> None:
         for b in (1, 4):
             r = by[(o, b)]
             assert r.status == "ok" and r.latency_ms > 0 and r.metric == "agreement" and r.n == 70
-            assert r.latency_ratio == pytest.approx(r.latency_ms / by[("fp32", b)].latency_ms)
+            assert r.latency_ratio == pytest.approx(r.latency_ms / r.fp32_ms)  # FP32 timed next to it
     assert by[("int8-static", 1)].bytes < by[("fp32", 1)].bytes
     assert by[("fp16", 1)].bytes < 0.6 * by[("fp32", 1)].bytes
     assert by[("channels50", 1)].bytes < 0.7 * by[("fp32", 1)].bytes

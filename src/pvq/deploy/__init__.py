@@ -4,7 +4,7 @@ each option's quality on held-out data (:func:`pvq.evaluate.evaluate`)."""
 
 from pvq.deploy._export import OPSET, export_onnx
 from pvq.deploy._fold import FoldReport, fold_batchnorm
-from pvq.deploy._measure import Latency, child_peak_mb, time_call
+from pvq.deploy._measure import Latency, child_peak_mb, time_call, time_pair
 from pvq.deploy._options import DEFAULT_OPTIONS, OPTIONS, RUNTIMES, DeployOption, parse_option
 from pvq.deploy._ort import QUANT_MODES, OrtModule, ort_session, quantize_onnx
 from pvq.deploy._prune import StructuredResult, prunable_weights, structured_prune
@@ -36,4 +36,5 @@ __all__ = [
     "quantize_onnx",
     "structured_prune",
     "time_call",
+    "time_pair",
 ]

@@ -1,7 +1,8 @@
 """Latency and peak memory of a callable, in this process.
 
 Latency: ``warmup`` untimed calls, then ``repeats`` timed calls (``time.perf_counter``); the median in ms,
-with the interquartile range. Threads are pinned by the caller (``torch.set_num_threads`` / ONNX Runtime's
+with the interquartile range. :func:`time_pair` times an option interleaved with its reference (FP32), so a
+ratio compares calls made under the same load. Threads are pinned by the caller (``torch.set_num_threads`` / ONNX Runtime's
 ``intra_op_num_threads``) so every option runs on the same cores.
 
 Peak memory: in a fresh Python process (:func:`child_peak_mb`), Linux's resident-set high-water mark
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Latency", "child_peak_mb", "time_call"]
+__all__ = ["Latency", "child_peak_mb", "time_call", "time_pair"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,38 @@ class Latency:
     q1_ms: float
     q3_ms: float
     repeats: int
+
+
+def time_pair(
+    ref: Callable[[], object], fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10
+) -> tuple[Latency, Latency]:
+    """Median wall times of ``ref()`` and ``fn()`` measured interleaved (ABBA order: ref, fn, fn, ref, ...).
+
+    On a shared machine the load drifts over minutes; timing the reference next to each option, call for
+    call, makes their ratio compare like with like (sequential runs were seen to put the same dense network
+    at 0.55x of itself under a load average of 16 on 2 cores)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats >= 1 and warmup >= 0 needed, got {repeats}/{warmup}")
+    for _ in range(warmup):
+        ref()
+        fn()
+    ts: dict[int, list[float]] = {0: [], 1: []}
+    calls = (ref, fn)
+    for i in range(repeats):
+        for j in (0, 1) if i % 2 == 0 else (1, 0):
+            t0 = time.perf_counter()
+            calls[j]()
+            ts[j].append((time.perf_counter() - t0) * 1e3)
+    return _latency(ts[0]), _latency(ts[1])
+
+
+def _latency(ts: list[float]) -> Latency:
+    if len(ts) >= 2:
+        q = statistics.quantiles(ts, n=4)
+        q1, q3 = q[0], q[2]
+    else:
+        q1 = q3 = ts[0]
+    return Latency(statistics.median(ts), q1, q3, len(ts))
 
 
 def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> Latency:
@@ -44,12 +77,7 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    if len(ts) >= 2:
-        q = statistics.quantiles(ts, n=4)
-        q1, q3 = q[0], q[2]
-    else:
-        q1 = q3 = ts[0]
-    return Latency(statistics.median(ts), q1, q3, repeats)
+    return _latency(ts)
 
 
 # The child process: imports only what the runtime needs, records its resident size, loads the artifact and

@@ -19,7 +19,8 @@ class DeployRow:
     torch), ``latency_ms`` (median), ``latency_ratio`` (vs FP32 on the same runtime and batch, same run),
     ``metric``/``value`` (quality from :func:`pvq.evaluate.evaluate` on held-out data, vs the FP32 PyTorch model).
 
-    Extra: ``checkpoint_bytes`` (pvq's compressed-tensors ``model.safetensors`` for recipe options), ``peak_mb``
+    Extra: ``checkpoint_bytes`` (pvq's compressed-tensors ``model.safetensors`` for recipe options),
+    ``fp32_ms`` (FP32's median timed interleaved with this option: the ratio's denominator), ``peak_mb``
     (resident memory added while loading and running), ``q1_ms``/``q3_ms``/``repeats``, the quality's ``n`` and
     95 % interval, ``weights`` (nonzero conv/linear weights), ``check_max_abs``/``check_agreement``/``check_tol``
     (the exported model vs its PyTorch counterpart on evaluation inputs, done before timing), ``status``
@@ -37,6 +38,7 @@ class DeployRow:
     value: float | None
     checkpoint_bytes: int | None = None
     peak_mb: float | None = None
+    fp32_ms: float | None = None
     q1_ms: float | None = None
     q3_ms: float | None = None
     repeats: int = 0

@@ -5,7 +5,9 @@ Order per option: build the artifact (ONNX export / quantization / pruning / pvq
 save) -> check its outputs on evaluation inputs against the PyTorch module it stands for (tolerance by format,
 below) -> quality with :func:`pvq.evaluate.evaluate` vs the FP32 PyTorch model -> latency at each batch size
 (warm-up, then the median of ``repeats`` calls, threads pinned). FP32 is always measured first; every
-``latency_ratio`` divides by FP32's median on the same runtime and batch size, measured in the same process.
+``latency_ratio`` divides by FP32's median on the same runtime and batch size, measured in the same process
+interleaved with the option, call for call (:func:`pvq.deploy.time_pair`), so load drift on a shared machine
+cancels out of the ratio.
 
 Check tolerances (outputs = logits for classifiers, unit embeddings for encoders), on the largest batch:
 
@@ -32,7 +34,7 @@ from torch import nn
 
 from pvq.deploy._export import export_onnx, input_names_of
 from pvq.deploy._fold import fold_batchnorm
-from pvq.deploy._measure import child_peak_mb, time_call
+from pvq.deploy._measure import child_peak_mb, time_call, time_pair
 from pvq.deploy._options import RUNTIMES, DeployOption, parse_option
 from pvq.deploy._ort import OrtModule, ort_session, quantize_onnx
 from pvq.deploy._prune import prunable_weights, structured_prune
@@ -480,7 +482,7 @@ def deploy(
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
     rows: list[DeployRow] = []
-    fp32_ms: dict[int, float] = {}
+    fp32_run: Callable[[Inputs], torch.Tensor] | None = None
     metric = _HEADLINE[kind]
     try:
         builder = _Builder(model, name, kind, cfg, folder, example)
@@ -516,19 +518,29 @@ def deploy(
             diff, agree, tol = _check(built, check_x, kind, opt.name)
             ev = evaluate(built.module, reference, name=name, kind=kind, recipe=opt.name)
             erow = next(r for r in ev.rows if r.metric == metric)
-            lat = {}
+            lat, ref_ms = {}, {}
             for b in cfg.batches:
-                lat[b] = time_call(
-                    lambda b=b, run=built.run: run(inputs[b]), warmup=cfg.warmup, repeats=cfg.repeats
-                )
+                if fp32_run is None:  # FP32 itself
+                    lat[b] = time_call(
+                        lambda b=b, run=built.run: run(inputs[b]), warmup=cfg.warmup, repeats=cfg.repeats
+                    )
+                    ref_ms[b] = lat[b].median_ms
+                else:  # interleaved with FP32, call for call
+                    r, lat[b] = time_pair(
+                        lambda b=b, run=fp32_run: run(inputs[b]),
+                        lambda b=b, run=built.run: run(inputs[b]),
+                        warmup=cfg.warmup,
+                        repeats=cfg.repeats,
+                    )
+                    ref_ms[b] = r.median_ms
             art = built.artifact
             peak = (
                 None
                 if art is None or not cfg.measure_memory
                 else child_peak_mb(cfg.runtime, art, mem_inputs, cfg.threads)
             )
-            if opt.kind == "fp32":
-                fp32_ms = {b: lat[b].median_ms for b in cfg.batches}
+            if fp32_run is None:
+                fp32_run = built.run
             for b in cfg.batches:
                 rows.append(
                     DeployRow(
@@ -538,11 +550,12 @@ def deploy(
                         b,
                         built.bytes,
                         lat[b].median_ms,
-                        lat[b].median_ms / fp32_ms[b],
+                        lat[b].median_ms / ref_ms[b],
                         metric,
                         erow.value,
                         checkpoint_bytes=built.checkpoint_bytes,
                         peak_mb=peak,
+                        fp32_ms=ref_ms[b],
                         q1_ms=lat[b].q1_ms,
                         q3_ms=lat[b].q3_ms,
                         repeats=lat[b].repeats,
