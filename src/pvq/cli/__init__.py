@@ -10,6 +10,7 @@ import typer
 from pvq.cli import (
     _apply,
     _compare,
+    _deploy,
     _evaluate,
     _finetune,
     _layers,
@@ -31,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce, _models, _apply, _evaluate):
+for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce, _models, _apply, _evaluate, _deploy):
     _mod.register(app)
 
 
