@@ -10,7 +10,6 @@ percent, the grammar's unit); ``2:4`` -> ``2:4:magnitude``; ``2:4 + INT6`` -> ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -76,13 +75,10 @@ def plan_from_allocation(rows: Iterable[Mapping[str, Any]], where: str = "alloca
 def read_plan(path: str | Path) -> Plan:
     """Read ``--plan``: a Plan JSON (``{"recipes": {name: recipe}, "default": ...}``) or ``pvq compare``'s
     ``allocation.json`` (a list of rows). Missing, unreadable or malformed files raise PvqInputError."""
+    from pvq.recipes._plan import read_plan_json
+
     p = Path(path)
-    if not p.is_file():
-        raise PvqInputError(f"--plan: no such file {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PvqInputError(f"--plan: {p} is not readable JSON ({exc})") from None
+    data = read_plan_json(p)
     if isinstance(data, list):
         return plan_from_allocation(data, where=f"--plan {p}")
     return Plan.from_json(data, where=f"--plan {p}")

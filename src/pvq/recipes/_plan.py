@@ -11,7 +11,7 @@ from typing import Any
 from pvq.errors import PvqInputError
 from pvq.recipes._recipe import Recipe, parse_recipe
 
-__all__ = ["Plan", "load_plan"]
+__all__ = ["Plan", "load_plan", "read_plan_json"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,17 @@ class Plan:
         return cls(recipes, parse_recipe(data.get("default", "none")))
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan file written by :meth:`Plan.to_json`; clear errors for missing or malformed files."""
+def read_plan_json(path: str | Path) -> Any:
+    """The JSON content of a ``--plan`` file; PvqInputError for a missing or unreadable one."""
     p = Path(path)
     if not p.is_file():
         raise PvqInputError(f"--plan: no such file {p}")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PvqInputError(f"--plan: {p} is not readable JSON ({exc})") from None
-    return Plan.from_json(data, where=f"--plan {p}")
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file written by :meth:`Plan.to_json`; clear errors for missing or malformed files."""
+    return Plan.from_json(read_plan_json(path), where=f"--plan {path}")
