@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 ENTRY = ("pvq.cli._compare", "pvq.compare", "pvq.report")
 # import name -> distribution name where they differ
-DIST = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml"}
+DIST = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "compressed_tensors": "compressed-tensors"}
 # features `pvq compare` reaches only on request, each behind a lazy import with a clean error when missing:
-# the SDP bound, a Ray cluster (--ray-address), GGUF/ONNX/Hugging Face model files
-OPTIONAL = {"cvxpy", "ray", "gguf", "onnx", "transformers", "tokenizers"}
+# the SDP bound, a Ray cluster (--ray-address), GGUF/ONNX/Hugging Face model files, compressed-tensors (only
+# pvq.apply.load_compressed, which compare --eval never calls)
+OPTIONAL = {"cvxpy", "ray", "gguf", "onnx", "transformers", "tokenizers", "compressed_tensors"}
 
 
 def _file(mod: str) -> Path | None:
