@@ -22,11 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 ENTRY = ("pvq.cli._compare", "pvq.compare", "pvq.report")
 # import name -> distribution name where they differ
-DIST = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "compressed_tensors": "compressed-tensors"}
+DIST = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "compressed_tensors": "compressed-tensors", "torch_pruning": "torch-pruning"}
 # features `pvq compare` reaches only on request, each behind a lazy import with a clean error when missing:
 # the SDP bound, a Ray cluster (--ray-address), GGUF/ONNX/Hugging Face model files, reading back a saved
-# compressed-tensors checkpoint
-OPTIONAL = {"cvxpy", "ray", "gguf", "onnx", "transformers", "tokenizers", "compressed_tensors"}
+# compressed-tensors checkpoint, the deployment runtimes (pvq deploy / compare --deploy: onnxruntime,
+# torch-pruning, torchao)
+OPTIONAL = {
+    "cvxpy", "ray", "gguf", "onnx", "transformers", "tokenizers", "compressed_tensors",
+    "onnxruntime", "torch_pruning", "torchao",
+}  # fmt: skip
 
 
 def _file(mod: str) -> Path | None:
