@@ -87,7 +87,7 @@ def load_model_source(source: str, arch: str | None = None) -> ModelSource:
         raise PvqInputError(f"{source}: not found (and not a bundled model: {', '.join(bundled_names())})")
     if arch is None:
         raise PvqInputError(
-            f"{source}: a weights file has no architecture pvq can run; give --arch package.module:factory "
+            f"{source}: holds weights only, with no architecture pvq can run; give --arch package.module:factory "
             "(a function returning your nn.Module; the file is its state dict), use a bundled model, or call "
             "pvq.apply(model, recipe) from Python"
         )

@@ -6,7 +6,7 @@ counted by ``pvq.recipes.recipe_bits``: FP16 scales, zero points, the 1-bit mask
 N:M indices). Axes:
 
 * baseline: LSQ QAT at B bits; gradual magnitude pruning (Zhu & Gupta) to the largest integer-percent
-  sparsity whose FP16 values + 1-bit mask fit in B bits (keep ≤ (B − 1)/16);
+  sparsity whose FP16 values + bitmask (with its row offsets, ``recipe_bits``) fit in B bits on a SmallResNet conv;
 * criterion: one-shot pruning + fine-tuning with magnitude | SNIP | GraSP | Fisher (OBD) saliency;
 * granularity: N:M (2:4, 4:8) masks kept through fine-tuning, combined with the widest LSQ grid that fits
   B (``int q`` with ``q·N/M + index bits ≤ B``, q ≤ 8);
@@ -25,7 +25,7 @@ import math
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,28 +103,48 @@ VARIANTS: tuple[Variant, ...] = (
 AXES = ("baseline", "criterion", "granularity", "schedule", "distillation", "qat")
 
 
-def prune_percent(budget: float) -> int:
-    """Smallest integer sparsity (%) whose FP16 kept values + 1-bit mask fit ``budget`` bits per weight."""
-    return math.ceil(round(100.0 * (1.0 - (budget - 1.0) / 16.0), 9))
+REF_SHAPE = (32, 16, 3, 3)  # a SmallResNet conv: the default layer for the real-bits searches below
 
 
-def nm_quant_bits(budget: float, n: int, m: int) -> int | None:
-    """Widest integer grid q ≤ 8 with ``q·n/m + n·ceil(log2 m)/m ≤ budget`` (None below 2 bits)."""
-    meta = n * math.ceil(math.log2(m)) / m
-    q = min(8, math.floor(round((budget - meta) * m / n, 9)))
-    return q if q >= 2 else None
+def _mean_bits(recipe: str, shapes: Sequence[tuple[int, ...]], part: Callable[[Any], float]) -> float:
+    """Numel-weighted real bits of ``recipe`` over layers of ``shapes`` (``part`` picks what is counted)."""
+    n = [math.prod(sh) for sh in shapes]
+    return sum(part(recipe_bits(recipe, sh)) * k for sh, k in zip(shapes, n, strict=True)) / sum(n)
 
 
-def cell_spec(v: Variant, budget: int, p: ToolboxPreset) -> tuple[dict[str, Any], Callable[[str, bool], str]] | None:
+def prune_percent(budget: float, shapes: Sequence[tuple[int, ...]] = (REF_SHAPE,)) -> int:
+    """Smallest integer sparsity (%) whose real bits (``recipe_bits``: FP16 kept values + bitmask with its row
+    offsets), averaged over layers of ``shapes``, fit ``budget`` bits per weight."""
+    for s in range(1, 100):
+        if _mean_bits(f"prune{s}:magnitude", shapes, lambda b: b.total) <= budget + 1e-9:
+            return s
+    raise ValueError(f"no sparsity below 100 % fits {budget} bits per weight")
+
+
+def nm_quant_bits(
+    budget: float, n: int, m: int, shapes: Sequence[tuple[int, ...]] = (REF_SHAPE,)
+) -> int | None:
+    """Widest integer grid q ≤ 8 whose codes + N:M mask (``recipe_bits``; the per-tensor scale is negligible),
+    averaged over layers of ``shapes``, fit ``budget`` (None below 2 bits)."""
+    for q in range(8, 1, -1):
+        if _mean_bits(f"{n}:{m}:magnitude+int{q}:tensor:rtn", shapes,
+                      lambda b: b.codes + b.sparsity_metadata) <= budget + 1e-9:  # fmt: skip
+            return q
+    return None
+
+
+def cell_spec(
+    v: Variant, budget: int, p: ToolboxPreset, shapes: Sequence[tuple[int, ...]] = (REF_SHAPE,)
+) -> tuple[dict[str, Any], Callable[[str, bool], str]] | None:
     """(FinetuneConfig options, recipe of a layer given (name, is first/last)) of ``v`` at ``budget``;
     None when the option has no configuration at that budget (or is the same run as another cell)."""
-    s = prune_percent(budget)
+    s = prune_percent(budget, shapes)
     prune_recipe = f"prune{s}:magnitude"
     base_prune = {"method": "prune", "bits": budget, "sparsity": s / 100}
     kd = {"kd_alpha": p.kd_alpha, "kd_temperature": p.kd_temperature}
     if v.name.startswith("nm_"):
         n, m = (int(t) for t in v.name[3:].split(":"))
-        q = nm_quant_bits(budget, n, m)
+        q = nm_quant_bits(budget, n, m, shapes)
         if q is None:
             return None
         return ({"method": "both", "bits": q, "nm": f"{n}:{m}", "schedule": "oneshot",
@@ -203,9 +223,10 @@ def _run_cells(setup: FashionSetup, p: ToolboxPreset, cfg: ReproduceConfig, work
     s = p.suite
     runs_file, test_file = work / "runs.jsonl", work / "test.jsonl"
     cells = []
+    shapes = [tuple(mod.weight.shape) for _, mod in compressible_layers(setup.model)]
     for budget in p.budgets:
         for v in VARIANTS:
-            spec = cell_spec(v, budget, p)
+            spec = cell_spec(v, budget, p, shapes)
             if spec is not None:
                 cells.append({"variant": v, "budget": budget, "opts": spec[0], "recipe": spec[1]})
 
@@ -344,7 +365,7 @@ def toolbox(cfg: ReproduceConfig) -> SimpleResult:
         f"{s.batch_size} (equal optimizer steps for every option, lottery rounds included), SGD momentum 0.9, "
         f"wd {s.weight_decay}, cosine LR (restarted each lottery round), BN re-estimated on {s.bn_batches} batches.",
         "Budgets are real bits per weight incl. overhead (pvq.recipes.recipe_bits): unstructured pruning keeps "
-        "FP16 values + a 1-bit mask, so B bits allow keep <= (B-1)/16 (sparsity rounded up to a whole percent); "
+        "FP16 values + a bitmask with its row offsets (sparsity rounded up to a whole percent, on a 32x16x3x3 conv); "
         "LSQ pays FP16 scales (and zero points); N:M pays its index bits and uses the widest int grid <= 8 bits "
         "that fits (so at 8 bits N:M cells sit near 5 bits, under budget); real_bits gives each cell's figure.",
         f"Learning rate per cell chosen on {s.val_eval or s.val_size} held-out validation images from the grid "
