@@ -488,3 +488,28 @@ def test_finetune_write_failure_at_the_end_prints_the_rows(
     one_line_error(code, err, "No space left", "stdout")
     assert [r["method"] for r in json.loads(out)] == ["none", "quant"]
     assert (d / "checkpoint" / "checkpoint.pt").exists()
+
+
+def test_ctrl_c_inside_compiled_code_is_still_an_interrupt(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """numba (and C extensions) hand a Ctrl-C back as SystemError caused by the KeyboardInterrupt (seen in CI:
+    the signal landed while numba unpickled a cached kernel); main must still exit 130 with its one line."""
+    import pvq.cli as cli
+
+    def wrapped(**kw: object) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli, "app", wrapped)
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["tensors"])
+    assert ex.value.code == 130
+    assert "pvq: interrupted; partial results were kept" in capsys.readouterr().err
+
+    def crash(**kw: object) -> int:
+        raise SystemError("a real crash")
+
+    monkeypatch.setattr(cli, "app", crash)
+    with pytest.raises(SystemError):  # a crash that is not an interrupt is not disguised as one
+        cli.main(["tensors"])

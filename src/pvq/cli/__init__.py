@@ -59,11 +59,29 @@ def main(argv: list[str] | None = None) -> None:
             _error(_click_message(exc))
         except (KeyboardInterrupt, typer.Abort):
             code = 130
+        except Exception as exc:
+            # Ctrl-C that lands inside compiled code (numba loading a cached kernel, a C extension) comes back
+            # wrapped, e.g. SystemError("... returned a result with an exception set") caused by the
+            # KeyboardInterrupt: that is still an interrupt, not a crash
+            if not _caused_by_interrupt(exc):
+                raise
+            code = 130
     if code == 130:  # typer turns Ctrl-C into exit code 130
         print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
     for line in dict.fromkeys(f"pvq: warning: {_one_line(str(w.message))}" for w in caught):
         print(line, file=sys.stderr)
     sys.exit(code or 0)
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _click_message(exc: Exception) -> str:
