@@ -193,6 +193,7 @@ def write_compare_report(
         "allocation_text_html": "<p class='note'>The recommended mix spends bits where they buy the most SNR: tensors that "
         "quantize badly (heavy tails) get more bits or are pruned, easy tensors get fewer. Stars mark the chosen budget.</p>",
         "natural_sparsity": natural_sparsity_rows(trows),
+        "granularity_summary": list(getattr(result, "granularity_summary", []) or []),
         "tensor_rows": list(by_name.values()),
         "tensor_columns": cols,
         "layer_verdicts": [v.to_json() for v in result.layer_verdicts],

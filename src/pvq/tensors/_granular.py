@@ -116,7 +116,11 @@ def _snr_db(energy: float, sse: float) -> float:
 
 
 def granular_columns(
-    w: torch.Tensor, smallest_squares: Any, bits: int, grans: Sequence[Granularity]
+    w: torch.Tensor,
+    smallest_squares: Any,
+    bits: int,
+    grans: Sequence[Granularity],
+    tensor_quant_snr_db: float | None = None,
 ) -> dict[str, Any]:
     """Row columns of every granularity at ``bits`` (2..8; other bit-widths get none).
 
@@ -125,7 +129,9 @@ def granular_columns(
     weights (:meth:`pvq.tensors.SortedTensor.smallest_squares`: magnitude pruning's error from the
     tensor's one sort). Per granularity key K: ``K_bits`` (real bits per weight), ``K_quant_snr_db``,
     ``K_prune_snr_db`` (magnitude pruning at ``K_bits``, mask counted), ``K_prune_sparsity``, ``K_winner``
-    (``quant``/``prune`` at equal real bits). SNRs in dB.
+    (``quant``/``prune`` at equal real bits). SNRs in dB. ``tensor_quant_snr_db``: the sweep's own
+    per-tensor INT-b SNR (its optimal or published-grid scale), used for the symmetric ``tensor``
+    granularity instead of quantizing again, so that column is the paper's quantization at real bits.
     """
     if bits not in GRANULARITY_BITS or not grans:
         return {}
@@ -146,12 +152,15 @@ def granular_columns(
         recipe = parse_recipe(g.recipe(bits))
         assert recipe.quant is not None
         real = recipe_bits(recipe, shape).total
-        _, _, _, deq = quantize_rtn(W, recipe.quant)
-        q_sse = float((W64 - deq.to(torch.float64)).square().sum())
+        if g == Granularity(0) and tensor_quant_snr_db is not None:
+            q_snr = float(tensor_quant_snr_db)
+        else:
+            _, _, _, deq = quantize_rtn(W, recipe.quant)
+            q_snr = _snr_db(energy, float((W64 - deq.to(torch.float64)).square().sum()))
         keep = min(max((real - mask_bits) / 16.0, 0.0), 1.0)
         k = num_pruned(n, 1.0 - keep)
         p_sse = float(smallest_squares(k))
-        q_snr, p_snr = _snr_db(energy, q_sse), _snr_db(energy, p_sse)
+        p_snr = _snr_db(energy, p_sse)
         out[f"{g.key}_bits"] = real
         out[f"{g.key}_quant_snr_db"] = q_snr
         out[f"{g.key}_prune_snr_db"] = p_snr
@@ -210,7 +219,8 @@ def granularity_summary(
                     "quant_win_fraction": wins / n,
                     "quant_win_low": lo,
                     "quant_win_high": hi,
-                    "mean_real_bits": sum(float(r[bk]) * s for r, s in zip(rs, sizes, strict=True)) / sum(sizes),
+                    "mean_real_bits": sum(float(r[bk]) * s for r, s in zip(rs, sizes, strict=True))
+                    / sum(sizes),
                     "median_quant_snr_db": med(qk),
                     "median_prune_snr_db": med(pk),
                     "quant_wins_paper": sum(float(r[qk]) >= float(r["prune_snr_db"]) for r in rs),

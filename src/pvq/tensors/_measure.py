@@ -276,6 +276,6 @@ def _measure(name: str, w: Any, cfg: SweepConfig, kind: str | None) -> list[dict
             row[f"prune_nm{nk}_{m}_bits"] = storage_bits_per_weight(
                 16, NM(nk, m), overhead=cfg.count_overhead
             )
-        row.update(granular_columns(wt, st.smallest_squares, b, cfg.granularities))
+        row.update(granular_columns(wt, st.smallest_squares, b, cfg.granularities, q["quant_snr_db"]))
         out.append(row)
     return out
