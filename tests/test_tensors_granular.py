@@ -155,11 +155,12 @@ def test_summary_counts_and_wilson_interval() -> None:
     g = parse_granularities("channel")
     rows = [
         {"bits": 4, "numel": 10, "channel_bits": 4.5, "channel_quant_snr_db": q, "channel_prune_snr_db": p,
+         "channel_prune_sparsity": 0.9,
          "prune_snr_db": pp}
         for q, p, pp in [(20.0, 5.0, 25.0)] * 45 + [(3.0, 5.0, 2.0)] * 8
     ]  # fmt: skip
     (s,) = granularity_summary(rows, g)
-    assert (s["tensors"], s["quant_wins"], s["quant_wins_paper"]) == (53, 45, 8)
+    assert (s["tensors"], s["quant_wins"], s["quant_wins_paper"], s["prune_keeps_nothing"]) == (53, 45, 8, 0)
     assert s["recipe"] == "int4:channel:rtn" and s["mean_real_bits"] == pytest.approx(4.5)
     # Wilson 95 % for 45/53: closed form with z = 1.959964
     z, n, p = 1.959963984540054, 53, 45 / 53

@@ -12,7 +12,9 @@ plus the bitmask (1 bit per weight, rows padded to bytes, int64 row offsets; the
 does (the lowest-error unstructured mask; per-row pruning, what ``pvq apply`` does, is never better).
 
 Scales: :func:`pvq.apply._algorithms.quantize_rtn`, the same round-to-nearest as ``pvq apply`` (a grid of
-32 + 8 clipping ratios per group, scales rounded to FP16 as a checkpoint stores them). Chosen by
+32 + 8 clipping ratios per group, scales rounded to FP16 as a checkpoint stores them); the symmetric
+``tensor`` granularity takes the sweep's own per-tensor SNR (its certified optimal, or the published grid,
+scale), so that column is the paper's quantization with only the bits made real. Chosen by
 measurement over :func:`pvq.tensors.per_channel_quant_sse` and a certified :func:`pvq.tensors.optimal_scale`
 per group (README, ``pvq tensors``): ~10x faster than the former on MobileNetV2 and MiniLM, within 0.05 %
 (MiniLM) and 3 % (MobileNetV2's 9-weight depthwise rows) of the certified per-group optimum in squared
@@ -188,7 +190,9 @@ def granularity_summary(
     ``quant_win_fraction`` with its 95 % Wilson interval ``quant_win_low``/``quant_win_high``,
     ``mean_real_bits`` (weighted by tensor size), ``median_quant_snr_db``, ``median_prune_snr_db``
     (pruning at the same real bits, mask counted) and ``quant_wins_paper`` (against pruning at keep b/16
-    with the mask free, the row's ``prune_snr_db``: the paper's accounting).
+    with the mask free, the row's ``prune_snr_db``: the paper's accounting), ``prune_keeps_nothing``
+    (tensors whose stored bitmask alone costs more than the quantized tensor, e.g. compressed-tensors' int64
+    row offsets on 9-input depthwise rows: pruning keeps no weight there).
     """
     rows = list(rows)
     out: list[dict[str, Any]] = []
@@ -224,6 +228,8 @@ def granularity_summary(
                     "median_quant_snr_db": med(qk),
                     "median_prune_snr_db": med(pk),
                     "quant_wins_paper": sum(float(r[qk]) >= float(r["prune_snr_db"]) for r in rs),
+                    # tensors whose stored bitmask alone exceeds the real bits: pruning keeps nothing
+                    "prune_keeps_nothing": sum(float(r[f"{g.key}_prune_sparsity"]) >= 1.0 for r in rs),
                 }
             )
     return out
