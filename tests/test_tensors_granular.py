@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -169,48 +167,67 @@ def test_summary_counts_and_wilson_interval() -> None:
     assert (s["quant_win_low"], s["quant_win_high"]) == pytest.approx((c - h, c + h), abs=1e-9)
 
 
-def _run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pvq", *args], capture_output=True, text=True, timeout=600)
+def _run_pvq(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``pvq ARGS`` in this process: (exit code, stdout, stderr)."""
+    from pvq._progress import enable_progress
+    from pvq.cli import main
+
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        enable_progress(False)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_tensors_granularity(tmp_path: Path) -> None:
+def test_cli_tensors_granularity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(256, 64), torch.nn.Linear(64, 32))
     with torch.no_grad():
         model[0].weight.copy_(_rows_of_different_scales())
     src = tmp_path / "m.pt"
     torch.save(model.state_dict(), src)
-    res = _run_pvq("tensors", str(src), "--bits", "4", "--granularity", "channel,uint:g32", "--out", str(tmp_path / "o"))
-    assert res.returncode == 0, res.stderr
-    assert "equal real bits" in res.stdout and "int4:channel:rtn" in res.stdout and "uint4:g32:rtn" in res.stdout
+    code, out, err = _run_pvq(
+        "tensors", src, "--bits", "4", "--granularity", "channel,uint:g32", "--out", tmp_path / "o", capsys=capsys
+    )
+    assert code == 0, err
+    assert "equal real bits" in out and "int4:channel:rtn" in out and "uint4:g32:rtn" in out
     doc = json.loads((tmp_path / "o" / "tensors.json").read_text())
     assert {s["granularity"] for s in doc["by_granularity"]} == {"channel", "uint:g32"}
     assert doc["config"]["granularity"] == ["channel", "uint:g32"]
     assert all("uint_g32_bits" in r for r in doc["rows"])
     key = json.loads((tmp_path / "o" / "tensors.jsonl.key.json").read_text())
     assert key["granularity"] == ["channel", "uint:g32"]
-    bad = _run_pvq("tensors", str(src), "--granularity", "rows")
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("pvq: error: --granularity")
-    assert len(bad.stderr.strip().splitlines()) == 1
+    code, _, err = _run_pvq("tensors", src, "--granularity", "rows", capsys=capsys)
+    assert code == 2 and err.strip().startswith("pvq: error: --granularity")
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_compare_reports_granularity(tmp_path: Path) -> None:
+def test_compare_granularity_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad --granularity stops `pvq compare` before any work; the default reaching the outputs is checked
+    on test_compare_cli's run (granularity.json, summary.json, the report's table)."""
+    code, _, err = _run_pvq("compare", "mobilenet_v2", "--granularity", "channel,g1", "--out", tmp_path / "o", capsys=capsys)
+    assert code == 2 and err.strip().startswith("pvq: error: --granularity") and "'g1'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_result_carries_granularity(tmp_path: Path) -> None:
+    from pvq.compare import CompareConfig, run_compare
+    from pvq.compare._text import verdict_text
+
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(256, 64), torch.nn.Linear(64, 32))
     with torch.no_grad():
         model[0].weight.copy_(_rows_of_different_scales())
     src = tmp_path / "m.pt"
     torch.save(model.state_dict(), src)
-    out = tmp_path / "c"
-    res = _run_pvq(
-        "compare", str(src), "--bits", "4", "--layers", "0", "--no-eval", "--granularity", "tensor,channel",
-        "--out", str(out), "--quiet",
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    by = json.loads((out / "granularity.json").read_text())
+    cfg = CompareConfig(source=str(src), bits=(4,), out=tmp_path / "c", layers=0, eval=False, granularity=("tensor", "channel"))
+    res = run_compare(cfg)
+    by = res.granularity_summary
     assert [(r["granularity"], r["bits"], r["tensors"]) for r in by] == [("tensor", 4, 2), ("channel", 4, 2)]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["by_granularity"] == by
-    assert any("equal real bits per weight" in p for p in summary["verdict"]["points"])
-    assert "tbl-granularity" in (out / "index.html").read_text()
-    assert json.loads((out / "config.json").read_text())["granularity"] == ["tensor", "channel"]
+    rows = {r["name"]: r for r in res.tensor_rows()}
+    assert rows["0.weight"]["channel_quant_snr_db"] > rows["0.weight"]["tensor_quant_snr_db"] + 4.0
+    assert any("equal real bits per weight" in p for p in verdict_text(res).points)
