@@ -89,6 +89,23 @@ def test_tensor_granularity_is_the_papers_quantization(row4: dict) -> None:
     assert row4["tensor_winner"] == ("prune" if row4["tensor_prune_snr_db"] > row4["quant_snr_db"] else "quant")
 
 
+def test_uint_tensor_never_below_the_signed_grid() -> None:
+    """A zero point 2^(b-1) turns the uint grid into the signed one, so uint per tensor is at least the certified
+    signed per-tensor SNR, also on a tensor with one outlier 100 sigma out (the best grid clips it; pvq apply's
+    rtn clipping grid stops at 0.1 of the range and loses ~4 dB there)."""
+    from pvq.apply._algorithms import quantize_rtn
+    from pvq.recipes import Quant
+
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(256, 512, generator=g)
+    w[0, 0] = 100.0
+    r = sweep({"w": w}, bits=[4], granularities="uint:tensor").rows()[0]
+    *_, deq = quantize_rtn(w, Quant("uint4", 0, "rtn"))
+    rtn_only = 10 * math.log10(float(w.double().square().sum() / (w - deq).double().square().sum()))
+    assert rtn_only < r["quant_snr_db"] - 1.0  # the case the fallback is for
+    assert r["uint_tensor_quant_snr_db"] >= r["quant_snr_db"]
+
+
 def test_default_sweep_has_no_granularity_columns_and_the_same_key() -> None:
     w = _rows_of_different_scales(8, 32)
     rows = sweep({"w": w}, bits=[4]).rows()
