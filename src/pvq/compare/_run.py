@@ -34,9 +34,9 @@ from pvq.errors import PvqInputError
 __all__ = ["CompareConfig", "CompareResult", "run_compare", "BUDGET_GRID", "DEFAULT_GRANULARITY"]
 
 FLOAT_FORMATS = ("fp8_e4m3", "fp4_e2m1", "nf4")  # reported by the sweep on the row of their bit-width
-BUDGET_GRID = tuple(x / 2 for x in range(4, 17))
+BUDGET_GRID = tuple(x / 2 for x in range(4, 17))  # 2.0 .. 8.0 bits per weight, for the budget curve
 # the tensor stage's default granularities: what deployments use beside the paper's per-tensor scale
-DEFAULT_GRANULARITY = ("tensor", "channel", "g128")  # 2.0 .. 8.0 bits per weight, for the budget curve
+DEFAULT_GRANULARITY = ("tensor", "channel", "g128")
 Log = Callable[[str], None]
 
 
@@ -109,11 +109,12 @@ class CompareConfig:
         """The options each partial results file depends on (the source's and the calibration data's
         content are added by the run): every option that changes a number in it. ``layer_time_s`` and
         ``budget`` only decide how much is done and what is done with the rows, so they are left out."""
-        tensors: dict[str, Any] = {"source": self.source, "bits": list(self.bits)}
+        base: dict[str, Any] = {"source": self.source, "bits": list(self.bits)}
+        tensors = dict(base)
         if self.granularity:  # the granularity columns are in the rows: another choice is another file
             tensors["granularity"] = list(self.granularity)
         layers = {
-            **tensors,
+            **base,  # the layer rows do not depend on the granularity
             "data": self.data,
             "seed": self.seed,
             "opt_dim": self.opt_dim,
