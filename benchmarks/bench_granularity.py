@@ -12,7 +12,11 @@ wall time of pvq.apply's ``rtn`` (``quantize_rtn``: 32 + 8 clipping ratios, FP16
 (extrapolated from at most 64 sampled groups per tensor), and the squared error of the first two over
 the certified optimum on those sampled groups (mean over tensors).
 
+``--sweep``: the same on the bare sweep (``pvq.tensors.sweep``, what ``pvq tensors`` runs) at ``--bits``,
+with ``--granularity`` (default ``tensor,channel,g128``; e.g. ``tensor,uint:tensor,channel,uint:channel``).
+
     .venv/bin/python benchmarks/bench_granularity.py [--models mobilenet_v2,minilm] [--scales] [--threads 1]
+    .venv/bin/python benchmarks/bench_granularity.py --sweep --models smollm2 --bits 4
 """
 
 from __future__ import annotations
@@ -37,18 +41,41 @@ def compare_cost(model: str, bits: int, work: Path) -> None:
         res = run_compare(CompareConfig(source=model, out=out, layers=0, eval=False, granularity=gran))
         secs[label] = res.seconds["tensors"]
         print(f"{model}: tensor stage [{label}] {res.seconds['tensors']:.1f} s ({len(res.records)} tensors)")
-        for s in res.granularity_summary:
-            if s["bits"] != bits:
-                continue
-            print(
-                f"  {s['recipe']:>16}: {s['mean_real_bits']:.3f} real bits/w, quantization wins "
-                f"{s['quant_wins']}/{s['tensors']} (95 % Wilson {s['quant_win_low']:.3f}-{s['quant_win_high']:.3f}), "
-                f"median SNR {s['median_quant_snr_db']:.2f} vs {s['median_prune_snr_db']:.2f} dB; "
-                f"paper accounting {s['quant_wins_paper']}/{s['tensors']}; pruning keeps nothing in "
-                f"{s['prune_keeps_nothing']}"
-            )
+        _print_summary(res.granularity_summary, bits)
     a, b = secs.values()
     print(f"{model}: ratio with granularity / per-tensor only: {b / a:.2f}")
+
+
+def _print_summary(summary: list[dict], bits: int) -> None:
+    for s in summary:
+        if s["bits"] != bits:
+            continue
+        print(
+            f"  {s['recipe']:>16}: {s['mean_real_bits']:.3f} real bits/w, quantization wins "
+            f"{s['quant_wins']}/{s['tensors']} (95 % Wilson {s['quant_win_low']:.3f}-{s['quant_win_high']:.3f}), "
+            f"median SNR {s['median_quant_snr_db']:.2f} vs {s['median_prune_snr_db']:.2f} dB; "
+            f"paper accounting {s['quant_wins_paper']}/{s['tensors']}; pruning keeps nothing in "
+            f"{s['prune_keeps_nothing']}"
+        )
+
+
+def sweep_cost(model: str, bits: list[int], granularity: str) -> None:
+    from pvq.models import load_weights
+    from pvq.tensors import sweep
+
+    ws = load_weights(model)
+    ws = {n: ws[n] for n in ws if ws[n].numel() > 1}
+    t0 = time.perf_counter()
+    sweep(ws, bits=bits)
+    a = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = sweep(ws, bits=bits, granularities=granularity)
+    b = time.perf_counter() - t0
+    print(
+        f"{model}: sweep bits {bits}, {len(ws)} tensors: per-tensor only {a:.1f} s, with {granularity} {b:.1f} s, ratio {b / a:.2f}"
+    )
+    for bb in bits:
+        _print_summary(res.granularity_summary(), bb)
 
 
 def _groups(W: torch.Tensor, gs: int) -> np.ndarray:
@@ -108,12 +135,19 @@ def main() -> None:
     ap.add_argument("--report-bits", type=int, default=4)
     ap.add_argument("--scales", action="store_true", help="measure the scale searches instead")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sweep", action="store_true", help="time the bare sweep instead of compare's stage")
+    ap.add_argument("--bits", default="2-8", help="--sweep: bit-widths, 2-8 or a list 2,4")
+    ap.add_argument("--granularity", default="tensor,channel,g128", help="--sweep: granularities")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         for m in filter(None, args.models.split(",")):
             if args.scales:
                 scale_choice(m)
+            elif args.sweep:
+                lo, _, hi = args.bits.partition("-")
+                bits = list(range(int(lo), int(hi) + 1)) if hi else [int(b) for b in args.bits.split(",")]
+                sweep_cost(m, bits, args.granularity)
             else:
                 compare_cost(m, args.report_bits, Path(tmp))
 
