@@ -63,6 +63,12 @@ def test_compare_tiny_state_dict(tiny_run: tuple[Path, subprocess.CompletedProce
     used = sum(r["bits_per_weight"] * numel[r["name"]] for r in alloc) / sum(numel.values())
     assert used <= 4.0 + 1e-9  # the default budget holds, overhead included
     assert (out / "figures" / "snr_scatter.png").exists() and (out / "figures" / "snr_scatter.svg").exists()
+    # the default granularities: quantization per tensor/channel/g128 vs pruning at equal real bits
+    by = json.loads((out / "granularity.json").read_text())
+    assert {(r["granularity"], r["bits"]) for r in by} == {(g, b) for g in ("tensor", "channel", "g128") for b in (2, 4, 8)}
+    assert json.loads((out / "summary.json").read_text())["by_granularity"] == by
+    assert cfg["granularity"] == ["tensor", "channel", "g128"]
+    assert "tbl-granularity" in page and all("channel_bits" in r for r in rows)
 
 
 def test_compare_resumes(tiny_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

@@ -85,6 +85,12 @@ def register(app: typer.Typer) -> None:
             "int:g128:gptq, prune:magnitude, prune:sparsegpt, 2:4:sparsegpt, prune50:sparsegpt+int:g128:gptq; "
             "also int:g128:rtn, prune:wanda]",
         ),
+        granularity: str = typer.Option(
+            "tensor,channel,g128",
+            "--granularity",
+            help="quantization granularities compared with pruning at equal real bits/weight (scales, zero "
+            "points, bitmask counted); uint:G adds a zero point; '' for the paper's per-tensor comparison only",
+        ),
         seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
@@ -131,6 +137,7 @@ def register(app: typer.Typer) -> None:
             eval=eval_,
             eval_budgets=budgets_eval,
             eval_lines=lines_eval,
+            granularity=tuple(x for x in granularity.split(",") if x.strip()),
         )
         err = Console(stderr=True)
         enable_progress(not quiet)

@@ -69,6 +69,12 @@ def register(app: typer.Typer) -> None:
         ),
         per_channel: bool = typer.Option(False, "--per-channel", help="add per-output-channel quant/pruning"),
         nm: str = typer.Option("", "--nm", help="N:M patterns, e.g. 2:4,4:8,1:4 (reported at bits 16N/M)"),
+        granularity: str = typer.Option(
+            "",
+            "--granularity",
+            help="also compare quantization at these granularities with pruning at equal real bits/weight "
+            "(scales, zero points, bitmask counted): tensor,channel,g128; uint:G adds a zero point",
+        ),
         max_elements: str = typer.Option(
             "2e10",
             "--max-elements",
@@ -82,7 +88,7 @@ def register(app: typer.Typer) -> None:
         from pvq._progress import enable_progress
         from pvq.cli._common import parse_count
         from pvq.models import load_weights
-        from pvq.tensors import sweep
+        from pvq.tensors import parse_granularities, sweep
 
         b = parse_bits(bits, lo=2, hi=16)
         limit = parse_count(max_elements, "--max-elements")
@@ -92,6 +98,7 @@ def register(app: typer.Typer) -> None:
             raise PvqInputError(f"--range-search: must be optimal or grid, got '{range_search}'")
         fmt_list = [f for f in (x.strip() for x in formats.split(",")) if f]
         nm_list = _parse_nm(nm)
+        grans = parse_granularities(granularity)
         if csv_path is not None:  # outputs are checked before the sweep, not after it
             check_writable_file(csv_path, "--csv", sources=[source])
         ws = load_weights(source, max_elements=limit)  # lazy: tensors are read one at a time by the sweep
@@ -99,6 +106,8 @@ def register(app: typer.Typer) -> None:
             if folder is not None:  # tensors.jsonl holds measurements of this source with these options only
                 options = {"bits": b, "range_search": range_search, "formats": fmt_list, "per_channel": per_channel,
                            "nm": nm_list, "count_overhead": count_overhead}  # fmt: skip
+                if grans:  # only when asked for: folders made without it resume as before
+                    options["granularity"] = [g.label for g in grans]
                 folder.claim("tensors.jsonl", {**options, "source_content": source_fingerprint(source)})
             ws, skipped = _drop_empty(ws)
             enable_progress(not json_out)
@@ -111,6 +120,7 @@ def register(app: typer.Typer) -> None:
                 nm_patterns=nm_list,
                 count_overhead=count_overhead,
                 resume_path=None if out is None else out / "tensors.jsonl",
+                granularities=grans,
             )
             res.notes.extend(skipped)
             rows = res.rows()
@@ -131,8 +141,26 @@ def register(app: typer.Typer) -> None:
                 f"{s['bits']:>4} {s['tensors']:>7} {s['prune_wins']:>10.1%} {s['prune_corrected_wins']:>10.1%} "
                 f"{_f(s['median_quant_snr_db'], 9)} {_f(s['median_prune_snr_db'], 9)} {s['mean_quant_sparsity']:>13.1%}"
             )
+        _print_granularity(res.granularity_summary())
         where = [str(p) for p in (out, csv_path) if p is not None]
         print("per-tensor rows: " + (", ".join(where) if where else "use --json, --csv or --out"))
+
+
+def _print_granularity(summary: list[dict[str, Any]]) -> None:
+    """Per granularity and bit-width: quantization vs magnitude pruning at equal real bits per weight."""
+    if not summary:
+        return
+    print("quantization vs pruning at equal real bits per weight (scales, zero points, bitmask counted):")
+    print(
+        f"{'recipe':>16} {'real bits':>9} {'tensors':>7} {'quant wins':>10} {'95% Wilson':>13} "
+        f"{'med quant':>9} {'med prune':>9} {'wins (paper)':>12}"
+    )
+    for s in summary:
+        print(
+            f"{s['recipe']:>16} {s['mean_real_bits']:>9.3f} {s['tensors']:>7} {s['quant_win_fraction']:>10.1%} "
+            f"{s['quant_win_low']:>6.0%}-{s['quant_win_high']:<6.0%} {_f(s['median_quant_snr_db'], 9)} "
+            f"{_f(s['median_prune_snr_db'], 9)} {s['quant_wins_paper'] / s['tensors']:>12.1%}"
+        )
 
 
 def _drop_empty(ws: Any) -> tuple[Any, list[str]]:

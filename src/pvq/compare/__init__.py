@@ -16,7 +16,7 @@ from pvq.compare._options import (
     nm_prune_mask,
     options_from_rows,
 )
-from pvq.compare._run import CompareConfig, CompareResult, run_compare
+from pvq.compare._run import DEFAULT_GRANULARITY, CompareConfig, CompareResult, run_compare
 from pvq.compare._text import Verdict, verdict_text
 from pvq.compare._verdict import (
     CLOSE_MARGIN_DB,
@@ -29,6 +29,7 @@ from pvq.compare._verdict import (
 
 __all__ = [
     "CompareConfig",
+    "DEFAULT_GRANULARITY",
     "CompareResult",
     "run_compare",
     "Verdict",

@@ -31,10 +31,12 @@ from pvq.compare._options import Option, options_from_rows
 from pvq.compare._verdict import LayerVerdict, TensorVerdict, bits_summary, layer_verdicts, tensor_verdicts
 from pvq.errors import PvqInputError
 
-__all__ = ["CompareConfig", "CompareResult", "run_compare", "BUDGET_GRID"]
+__all__ = ["CompareConfig", "CompareResult", "run_compare", "BUDGET_GRID", "DEFAULT_GRANULARITY"]
 
 FLOAT_FORMATS = ("fp8_e4m3", "fp4_e2m1", "nf4")  # reported by the sweep on the row of their bit-width
 BUDGET_GRID = tuple(x / 2 for x in range(4, 17))  # 2.0 .. 8.0 bits per weight, for the budget curve
+# the tensor stage's default granularities: what deployments use beside the paper's per-tensor scale
+DEFAULT_GRANULARITY = ("tensor", "channel", "g128")
 Log = Callable[[str], None]
 
 
@@ -50,7 +52,10 @@ class CompareConfig:
     per layer the layer-wise comparison samples (0 layers: skip); ``calib_samples``: calibration inputs;
     ``solve_time_s``: time limit per exact solve; ``layer_time_s``: total time for the layer-wise stage;
     ``eval``: apply each option of ``eval_lines`` at each of ``eval_budgets`` (real bits per weight) to the
-    whole model and measure its quality on held-out data (:mod:`pvq.compare._eval_stage`).
+    whole model and measure its quality on held-out data (:mod:`pvq.compare._eval_stage`);
+    ``granularity``: quantization granularities (``tensor``, ``channel``, ``gN``, ``uint:...``) the tensor
+    stage compares with magnitude pruning at equal *real* bits per weight (:mod:`pvq.tensors._granular`);
+    empty: only the paper's per-tensor comparison.
     """
 
     source: str = "mobilenet_v2"
@@ -69,6 +74,7 @@ class CompareConfig:
     eval: bool = True
     eval_budgets: tuple[float, ...] = EVAL_BUDGETS
     eval_lines: tuple[str, ...] = DEFAULT_LINES
+    granularity: tuple[str, ...] = DEFAULT_GRANULARITY
 
     def __post_init__(self) -> None:
         if not self.bits:
@@ -86,6 +92,9 @@ class CompareConfig:
             parse_lines(list(self.eval_lines))
         except ValueError as exc:
             raise PvqInputError(str(exc)) from None
+        from pvq.tensors import parse_granularities
+
+        object.__setattr__(self, "granularity", tuple(g.label for g in parse_granularities(self.granularity)))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,15 +102,19 @@ class CompareConfig:
         d["bits"] = list(self.bits)
         d["eval_budgets"] = list(self.eval_budgets)
         d["eval_lines"] = list(self.eval_lines)
+        d["granularity"] = list(self.granularity)
         return d
 
     def fingerprint(self) -> dict[str, dict[str, Any]]:
         """The options each partial results file depends on (the source's and the calibration data's
         content are added by the run): every option that changes a number in it. ``layer_time_s`` and
         ``budget`` only decide how much is done and what is done with the rows, so they are left out."""
-        tensors = {"source": self.source, "bits": list(self.bits)}
+        base: dict[str, Any] = {"source": self.source, "bits": list(self.bits)}
+        tensors = dict(base)
+        if self.granularity:  # the granularity columns are in the rows: another choice is another file
+            tensors["granularity"] = list(self.granularity)
         layers = {
-            **tensors,
+            **base,  # the layer rows do not depend on the granularity
             "data": self.data,
             "seed": self.seed,
             "opt_dim": self.opt_dim,
@@ -137,6 +150,7 @@ class CompareResult:
     seconds: dict[str, float] = field(default_factory=dict)
     evaluation: Any = None  # an EvalStage (pvq.compare._eval_stage) when --eval ran
     eval_note: str = ""
+    granularity_summary: list[dict[str, Any]] = field(default_factory=list)  # pvq.tensors.granularity_summary
     total_params: int = 0  # every parameter of the model (embeddings, norms, biases included); 0: unknown
 
     def tensor_rows(self) -> list[dict[str, Any]]:
@@ -162,13 +176,15 @@ def _quant_snr_fn(range_search: str = "optimal") -> Callable[[torch.Tensor, Sequ
     return fn
 
 
-def _sweep_tensor(name: str, w: torch.Tensor, bits: Sequence[int]) -> list[dict[str, Any]]:
+def _sweep_tensor(
+    name: str, w: torch.Tensor, bits: Sequence[int], granularity: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     from pvq.tensors import sweep
 
-    return [
-        dict(r)
-        for r in sweep({name: w}, bits=list(bits), range_search="optimal", formats=FLOAT_FORMATS).rows()
-    ]
+    rows = sweep(
+        {name: w}, bits=list(bits), range_search="optimal", formats=FLOAT_FORMATS, granularities=granularity
+    ).rows()
+    return [dict(r) for r in rows]
 
 
 def _prepare_out(cfg: CompareConfig, folder: OutputFolder) -> Path:
@@ -213,7 +229,7 @@ def sweep_model(ws: Any, cfg: CompareConfig, part: Path, log: Log) -> list[dict[
             "kind": info.kind,
             "shape": list(w.shape),
             "numel": int(w.numel()),
-            "rows": _sweep_tensor(name, w, cfg.bits),
+            "rows": _sweep_tensor(name, w, cfg.bits, cfg.granularity),
             "extra": extra_options(w, cfg.bits, qfn),
         }
         append_jsonl(path, [rec])
@@ -285,6 +301,11 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
     sizes = {r["name"]: int(r["numel"]) for r in records}
     verdicts = tensor_verdicts(options, cfg.bits)
     verdicts_paper = tensor_verdicts(options_paper, cfg.bits)
+    from pvq.tensors import granularity_summary, parse_granularities
+
+    by_granularity = granularity_summary(
+        [r for rec in records for r in rec["rows"]], parse_granularities(cfg.granularity)
+    )
     try:
         budget_bits = parse_budget(cfg.budget, sum(sizes.values()))
         allocation = allocate(options, sizes, budget_bits)
@@ -345,6 +366,7 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         seconds=seconds,
         evaluation=evaluation,
         eval_note=eval_note,
+        granularity_summary=by_granularity,
         total_params=_total_params(cfg.source),
     )
 

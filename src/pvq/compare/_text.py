@@ -93,6 +93,9 @@ def verdict_text(result: Any) -> Verdict:
             f"Paper's accounting (pruning mask for free, sparsity 1 - b/16): at {ref_bits} bits quantization wins "
             f"{p['wins'].get('quantization', 0)} of {p['tensors']} tensors."
         )
+    gran = granularity_sentence(getattr(result, "granularity_summary", []) or [], ref_bits)
+    if gran:
+        points.append(gran)
     a = result.allocation
     points.append(recommendation_sentence(result))
     upgrades = sorted(
@@ -157,6 +160,35 @@ def verdict_text(result: Any) -> Verdict:
         head, measured = measured_points(ev)
         return Verdict(head, [*measured, "Per-tensor SNR proxy: " + v[0], *points], warnings)
     return Verdict(v[0], points, warnings)
+
+
+_SCOPE_WORDS = {"tensor": "per tensor", "channel": "per channel"}
+
+
+def _scope_words(label: str) -> str:
+    """``channel`` -> ``per channel``, ``g128`` -> ``groups of 128``, ``uint:g128`` -> ``groups of 128 + zero point``."""
+    zp = label.startswith("uint:")
+    scope = label.split(":")[-1]
+    words = _SCOPE_WORDS.get(scope, f"groups of {scope[1:]}")
+    return words + (" + zero point" if zp else "")
+
+
+def granularity_sentence(summary: list[dict[str, Any]], ref_bits: int) -> str:
+    """One sentence: at ``ref_bits`` code bits, per granularity, how often quantization beats magnitude pruning
+    of the same real size (:func:`pvq.tensors.granularity_summary` rows); empty when there are none."""
+    rows = [r for r in summary if int(r["bits"]) == ref_bits]
+    if not rows:
+        return ""
+    parts = [
+        f"{_scope_words(r['granularity'])} ({r['mean_real_bits']:.2f} bits) {r['quant_wins']}/{r['tensors']} "
+        f"(95 % Wilson {100 * r['quant_win_low']:.0f}-{100 * r['quant_win_high']:.0f} %, median {_db(r['median_quant_snr_db'])} "
+        f"vs {_db(r['median_prune_snr_db'])})"
+        for r in rows
+    ]
+    return (
+        f"At equal real bits per weight (FP16 scales, zero points and the stored bitmask counted), INT{ref_bits} "
+        f"beats magnitude pruning of the same size in: {'; '.join(parts)}."
+    )
 
 
 def _format_counts(choices: Any) -> str:

@@ -82,6 +82,12 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
     paths += write_rows(out / "allocation", result.allocation.rows())
     paths += write_rows(out / "budget_curve", result.budget_curve)
     paths += write_rows(out / "natural_sparsity", natural_sparsity_rows(trows))
+    by_gran = list(getattr(result, "granularity_summary", []) or [])
+    if by_gran:  # quantization per granularity vs pruning at equal real bits per weight
+        paths += write_rows(out / "granularity", by_gran)
+    else:
+        for suffix in (".json", ".csv"):
+            (out / f"granularity{suffix}").unlink(missing_ok=True)
     if result.layer_rows:
         paths += write_rows(out / "layers", result.layer_rows)
         paths += write_rows(out / "layer_verdicts", [v.to_json() for v in result.layer_verdicts])
@@ -102,6 +108,7 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
         "verdict": verdict.to_json(),
         "by_bits": result.summary,
         "by_bits_paper_accounting": result.summary_paper,
+        "by_granularity": by_gran,
         "budget_bits": result.budget_bits,
         "allocation": result.allocation.summary(),
         "baselines": [b.summary() for b in result.baselines],

@@ -174,6 +174,16 @@ def write_compare_report(
             else "the headline verdict uses the same mask-free accounting (--no-overhead)."
         ),
         "Combinations: N:M (2:4, 1:4) pruning of INT-b values; 50 % magnitude pruning then INT-b quantization of the kept values.",
+        *(
+            [
+                "Granularity table: INT-b per "
+                + ", ".join(dict.fromkeys(str(r["granularity"]) for r in result.granularity_summary))
+                + " with pvq apply's rtn scales (FP16), real bits from the recipe accounting (codes with row "
+                "padding, scales, zero points); pruning at the same real bits pays its stored bitmask."
+            ]
+            if getattr(result, "granularity_summary", None)
+            else []
+        ),
         *([result.eval_note] if getattr(result, "eval_note", "") else []),
         "Model-level budget: multiple-choice knapsack over each tensor's options, solved as a 0/1 program (scipy.optimize.milp), "
         "minimising the sum of relative errors (every layer equally sensitive).",
@@ -193,6 +203,7 @@ def write_compare_report(
         "allocation_text_html": "<p class='note'>The recommended mix spends bits where they buy the most SNR: tensors that "
         "quantize badly (heavy tails) get more bits or are pruned, easy tensors get fewer. Stars mark the chosen budget.</p>",
         "natural_sparsity": natural_sparsity_rows(trows),
+        "granularity_summary": list(getattr(result, "granularity_summary", []) or []),
         "tensor_rows": list(by_name.values()),
         "tensor_columns": cols,
         "layer_verdicts": [v.to_json() for v in result.layer_verdicts],

@@ -151,11 +151,42 @@ def _figure(f: Figure) -> str:
     )
 
 
+def _granularity_table(summary: Sequence[Mapping[str, Any]]) -> str:
+    """Per granularity and bit-width: quantization vs magnitude pruning at equal real bits per weight."""
+    if not summary:
+        return ""
+    rows = [
+        {
+            **r,
+            "wins": f"{r['quant_wins']}/{r['tensors']}",
+            "interval": f"{100 * r['quant_win_low']:.0f}-{100 * r['quant_win_high']:.0f} %",
+            "paper": f"{r['quant_wins_paper']}/{r['tensors']}",
+        }
+        for r in summary
+    ]
+    cols = [
+        ("recipe", "quantization"),
+        ("mean_real_bits", "real bits/w"),
+        ("wins", "quant wins"),
+        ("interval", "95 % Wilson"),
+        ("median_quant_snr_db", "median quant SNR"),
+        ("median_prune_snr_db", "median prune SNR (same real bits)"),
+        ("paper", "quant wins (paper: mask free, keep b/16)"),
+    ]
+    return (
+        "<h3>Granularity: quantization vs pruning at equal real bits per weight</h3>"
+        "<p class='note'>Each quantization granularity pays what a checkpoint stores (codes with row padding, "
+        "FP16 scales, zero points); magnitude pruning of the same tensor gets exactly as many bits, FP16 values "
+        "plus its stored bitmask. The last column is the paper's accounting.</p>"
+        + _table(rows, cols, "tbl-granularity", digits=3)
+    )
+
+
 def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -> str:
     """The report page. ``ctx`` keys (all plain data): ``title``, ``subtitle``, ``verdict_html`` (trusted
     HTML built by pvq), ``kpis`` [(value, label)], ``warnings`` [str], ``notes`` [str], ``bits_summary``,
     ``allocation_rows``, ``allocation_summary`` [rows], ``natural_sparsity`` [rows], ``tensor_rows``,
-    ``layer_verdicts`` [rows], ``layers_note`` str, ``config`` dict, ``version`` str, ``files`` [str].
+    ``granularity_summary`` [rows], ``layer_verdicts`` [rows], ``layers_note`` str, ``config`` dict, ``version`` str, ``files`` [str].
     ``figures``: key -> Figure (embedded as base64 PNG)."""
     fig = {k: _figure(v) for k, v in figures.items()}
     parts: list[str] = []
@@ -199,6 +230,7 @@ def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -
             ("median_prune_snr_db", "median prune SNR"),
         ]
         s += _table(rows, cols, "tbl-bits")
+    s += _granularity_table(ctx.get("granularity_summary") or [])
     s += "<div class='grid2'>" + fig.get("snr_scatter", "") + fig.get("theory_kurtosis", "") + "</div>"
     s += fig.get("kurtosis_map", "") + "</section>"
     parts.append(s)

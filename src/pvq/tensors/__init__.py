@@ -5,6 +5,7 @@ bit-width from a single sort of the tensor: grids are scored in closed form per 
 searches over prefix sums, pruning at any ratio is one prefix sum.
 """
 
+from pvq.tensors._granular import Granularity, granular_columns, granularity_summary, parse_granularities
 from pvq.tensors._grids import int_grid_sse_f32, int_levels, levels_sse, published_deltas
 from pvq.tensors._kde import WinDensity, win_density
 from pvq.tensors._measure import RANGE_SEARCHES, SweepConfig, measure_tensor
@@ -22,6 +23,10 @@ __all__ = [
     "SweepConfig",
     "RANGE_SEARCHES",
     "measure_tensor",
+    "Granularity",
+    "parse_granularities",
+    "granular_columns",
+    "granularity_summary",
     "summarize",
     "as_weights",
     "SortedTensor",

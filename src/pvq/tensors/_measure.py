@@ -15,6 +15,7 @@ import torch
 
 from pvq.errors import PvqInputError
 from pvq.metrics import snr_db
+from pvq.tensors._granular import Granularity, granular_columns, parse_granularities
 from pvq.tensors._grids import int_grid_sse_f32, int_levels, levels_sse, published_deltas
 from pvq.tensors._optimal import optimal_scale
 from pvq.tensors._perchannel import per_channel_quant_sse
@@ -40,6 +41,10 @@ class SweepConfig:
     nm_patterns: (N, M) structured sparsity, reported on the row whose bits equal 16 N / M.
     count_overhead: pruning pays a 1-bit mask per weight (keep ratio (b - 1)/16; corrected pruning
     (1 - natural sparsity) b/16 - 1/16) and N:M patterns their metadata (``prune_nmN_M_bits``).
+    granularities: quantization at these granularities (:mod:`pvq.tensors._granular`: ``tensor``,
+    ``channel``, ``gN``, ``uint:...``; bits 2..8) against magnitude pruning at equal *real* bits per
+    weight (FP16 scales, zero points, bitmask counted): ``K_bits``, ``K_quant_snr_db``, ``K_prune_snr_db``,
+    ``K_prune_sparsity``, ``K_winner`` per granularity key K. Empty (the default): the paper's columns only.
     """
 
     bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
@@ -48,6 +53,7 @@ class SweepConfig:
     per_channel: bool = False
     nm_patterns: tuple[tuple[int, int], ...] = ()
     count_overhead: bool = False
+    granularities: tuple[Granularity, ...] = ()
 
     def __post_init__(self) -> None:
         bits = tuple(int(b) for b in self.bits)
@@ -67,6 +73,7 @@ class SweepConfig:
         object.__setattr__(self, "formats", tuple(str(f).lower() for f in self.formats))
         for f in self.formats:
             _format_levels(f, 4)  # validates the name
+        object.__setattr__(self, "granularities", parse_granularities(self.granularities))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +83,8 @@ class SweepConfig:
             "per_channel": self.per_channel,
             "nm_patterns": [f"{n}:{m}" for n, m in self.nm_patterns],
             "count_overhead": self.count_overhead,
+            # only when asked for: a sweep without granularities keeps the key (and resumes) as before
+            **({"granularity": [g.label for g in self.granularities]} if self.granularities else {}),
         }
 
 
@@ -267,5 +276,6 @@ def _measure(name: str, w: Any, cfg: SweepConfig, kind: str | None) -> list[dict
             row[f"prune_nm{nk}_{m}_bits"] = storage_bits_per_weight(
                 16, NM(nk, m), overhead=cfg.count_overhead
             )
+        row.update(granular_columns(wt, st.smallest_squares, b, cfg.granularities, q["quant_snr_db"]))
         out.append(row)
     return out

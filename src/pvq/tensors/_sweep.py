@@ -16,6 +16,7 @@ import torch
 from pvq._io import append_jsonl, atomic_write_text, read_jsonl
 from pvq._progress import progress
 from pvq.errors import PvqInputError
+from pvq.tensors._granular import Granularity, granularity_summary
 from pvq.tensors._measure import SweepConfig, measure_tensor
 
 __all__ = ["SweepResult", "sweep", "as_weights", "summarize"]
@@ -42,8 +43,13 @@ class SweepResult:
         """Per bit-width: tensors, fraction where pruning wins, median SNRs, mean natural sparsity."""
         return summarize(self.row_list)
 
+    def granularity_summary(self) -> list[dict[str, Any]]:
+        """Per granularity and bit-width: how often quantization beats pruning at equal real bits, with a
+        95 % Wilson interval (empty when the sweep measured no granularities)."""
+        return granularity_summary(self.row_list, self.config.granularities)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "source": self.source,
             "config": self.config.to_json(),
             "notes": self.notes,
@@ -51,6 +57,9 @@ class SweepResult:
             "summary": self.summary(),
             "rows": self.row_list,
         }
+        if self.config.granularities:
+            out["by_granularity"] = self.granularity_summary()
+        return out
 
 
 def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,6 +156,7 @@ def sweep(
     nm_patterns: Sequence[tuple[int, int]] = (),
     count_overhead: bool = False,
     resume_path: str | Path | None = None,
+    granularities: str | Sequence[str | Granularity] = (),
 ) -> SweepResult:
     """Quantization vs magnitude pruning for every tensor of ``weights`` at every bit-width.
 
@@ -156,6 +166,9 @@ def sweep(
     (Pearson), quant_snr_db, quant_sparsity, prune_snr_db, prune_snr_corrected_db; SNRs in dB) plus
     MSEs, scale, winner and the extra columns asked for. ``resume_path``: a JSON-lines file that
     receives each tensor's rows as soon as they are measured; tensors already in it are skipped.
+    ``granularities``: e.g. ``"tensor,channel,g128,uint:g128"``: quantization at each (real bits per
+    weight from :func:`pvq.recipes.recipe_bits`) against magnitude pruning at the same real bits, columns
+    ``K_*`` per granularity key K (see :class:`SweepConfig`); part of the resume key.
     """
     cfg = SweepConfig(
         bits=tuple(bits),
@@ -164,6 +177,7 @@ def sweep(
         per_channel=per_channel,
         nm_patterns=tuple(nm_patterns),
         count_overhead=count_overhead,
+        granularities=tuple(granularities) if not isinstance(granularities, str) else granularities,  # type: ignore[arg-type]
     )
     ws, source, notes = as_weights(weights)
     names = list(ws.keys())
