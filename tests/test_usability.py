@@ -1,0 +1,260 @@
+"""Issue 17 (what a new user hits in the first hour): the top-level API, solve_row's default scale, progress on
+stderr with and without a terminal, --help, --arch/--data notes, bundled names vs local folders, compare --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import pvq
+from pvq import _progress
+from pvq.errors import PvqInputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_pvq(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pvq", *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=full_env
+    )
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.Flatten(), nn.Linear(64, 10))
+
+
+# ---- library and API -------------------------------------------------------------------------------------------
+
+
+def test_import_pvq_stays_light_and_offers_the_verbs() -> None:
+    code = "import sys, pvq; print('torch' in sys.modules); print(sorted(n for n in pvq.__all__ if n.isalpha() and n.islower()))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    lines = r.stdout.split("\n")
+    assert lines[0] == "False", r.stderr  # importing pvq does not import torch
+    assert lines[1] == "['apply', 'compare', 'evaluate', 'sweep']"
+    for verb in ("apply", "compare", "evaluate", "sweep"):
+        assert callable(getattr(pvq, verb))
+    from pvq.tensors import sweep
+
+    assert pvq.sweep is sweep
+    with pytest.raises(AttributeError):
+        pvq.no_such_verb  # noqa: B018
+
+
+def test_pvq_compare_on_a_module_with_calibration_runs_the_layer_stage() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.Conv2d(32, 8, 3))
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 3, 12, 12, generator=gen) for _ in range(2)]
+    messages: list[str] = []
+    r = pvq.compare(model, bits=[4], calibration=batches, layers=1, chunks=1, layer_time_s=60, log=messages.append)
+    assert [rec["name"] for rec in r.records] == ["0.weight", "2.weight", "4.weight"]
+    assert r.layer_rows and {row["layer"] for row in r.layer_rows} == {"2"}  # the middle layer, solved
+    assert {row["method"] for row in r.layer_rows} == {"prune", "quant"}
+    assert "given by the caller" in r.layers_note
+    assert any(m.startswith("stage 2/2: layer-wise") for m in messages)
+    assert "not run for an nn.Module" not in r.eval_note  # evaluate=False: the plain skip note
+
+
+def test_pvq_compare_on_a_module_without_calibration_writes_the_report(tmp_path: Path) -> None:
+    r = pvq.compare(tiny_model(), bits="4", layers=1, out=tmp_path / "out")
+    assert r.layer_rows == [] and "needs calibration inputs" in r.layers_note
+    assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "config.json").is_file()
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert cfg["source"] == "<Sequential>" and cfg["bits"] == [4]
+    with pytest.raises(PvqInputError, match="calibration: batches need an nn.Module"):
+        pvq.compare("mobilenet_v2", calibration=[torch.zeros(1, 3, 8, 8)])
+
+
+def test_pvq_compare_module_resume_key_follows_the_weights(tmp_path: Path) -> None:
+    model = tiny_model()
+    pvq.compare(model, bits=[4], layers=0, out=tmp_path / "o", report=False)
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+    with pytest.raises(PvqInputError, match="tensors.jsonl"):  # other weights: refused, not mixed
+        pvq.compare(model, bits=[4], layers=0, out=tmp_path / "o", report=False)
+
+
+def test_solve_row_defaults_to_the_rows_mse_optimal_scale() -> None:
+    from pvq.layerwise import layer_scale, solve_row
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 8))
+    G, w0 = X.T @ X, rng.standard_normal(8)
+    got = solve_row(G, w0, "quant", 4, solvers=["rtn", "exact"], time_limit=30)
+    ref = solve_row(G, w0, "quant", 4, scale=layer_scale(w0, 4), solvers=["rtn", "exact"], time_limit=30)
+    for name in ("rtn", "exact"):
+        assert got[name].value == pytest.approx(ref[name].value, rel=1e-12)
+        assert any("MSE-optimal 4-bit scale" in n for n in got[name].notes)
+        assert not any("MSE-optimal" in n for n in ref[name].notes)
+    with pytest.raises(ValueError, match="all zero"):
+        solve_row(G, np.zeros(8), "quant", 4)
+
+
+# ---- progress --------------------------------------------------------------------------------------------------
+
+
+def test_progress_without_a_terminal_prints_outer_counts_only(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PVQ_PROGRESS_EVERY", "0")
+    monkeypatch.setattr(_progress, "_ENABLED", True)
+    for _ in _progress.progress(range(3), desc="outer"):
+        for _ in _progress.progress(iter(range(5)), desc="inner"):  # nested: silent
+            pass
+    for _ in _progress.progress([], desc="empty"):  # nothing to do: silent
+        pass
+    err = capsys.readouterr().err
+    assert "inner" not in err and "empty" not in err and "?" not in err
+    assert err.splitlines()[0] == "pvq: outer: 0/3"
+    assert "pvq: outer: 1/3 (33%)" in err and "left" in err
+    assert err.splitlines()[-1].startswith("pvq: outer: 3/3 (100%)")
+
+
+def test_progress_on_a_terminal_shows_stage_and_eta_without_inner_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    master, slave = pty.openpty()
+    tty = os.fdopen(slave, "w")
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setattr(_progress, "_ENABLED", True)
+    for _ in _progress.progress(range(40), desc="tensors"):
+        for _ in _progress.progress(range(1), desc="innerbar"):
+            pass
+    for _ in _progress.progress(iter(range(3)), desc="unknown total"):
+        pass
+    tty.flush()
+    tty.close()
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # no ANSI codes
+    assert "tensors" in text and "ETA" in text and "/40" in text
+    assert "innerbar" not in text  # no flashing inner bar
+    assert "unknown total" in text and "?" not in text  # no "0/?"
+
+
+def test_compare_cli_with_stderr_piped_logs_stages_progress_and_resume(tmp_path: Path) -> None:
+    torch.save(tiny_model().state_dict(), tmp_path / "tiny.pt")
+    args = ("compare", "tiny.pt", "--bits", "4", "--layers", "0", "--no-eval", "--out", "o")
+    env = {"PVQ_PROGRESS_EVERY": "0"}
+    r = run_pvq(*args, "--json", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)  # --json: only JSON on stdout
+    assert [row["row"] for row in rows] == ["summary", "verdict"]
+    assert rows[0]["bits"] == 4 and rows[0]["tensors"] == 3 and rows[1]["headline"]
+    assert rows[1]["report"].endswith("index.html") and rows[1]["recommendation"]["budget_bits"] == 4
+    err = r.stderr
+    assert "pvq: stage 1/1: tensors" in err and "pvq: writing the report into o" in err
+    assert "pvq: tensors: 0/3" in err and "pvq: tensors: 1/3 (33%)" in err and "pvq: tensors: 3/3 (100%)" in err
+    part = tmp_path / "o" / "partial" / "tensors.jsonl"
+    part.write_text(part.read_text().splitlines()[0] + "\n")  # as if interrupted after the first tensor
+    r2 = run_pvq(*args, cwd=tmp_path, env=env)
+    assert r2.returncode == 0, r2.stderr
+    assert "pvq: resuming: 1 of 3 tensors already measured" in r2.stderr
+    assert "pvq: tensors: 0/2" in r2.stderr and "pvq: tensors: 2/2 (100%)" in r2.stderr
+    assert "Verdict:" in r2.stdout
+
+
+def _write_tiny(tmp_path: Path) -> Path:
+    torch.save(tiny_model().state_dict(), tmp_path / "tiny.pt")
+    (tmp_path / "tinyarch.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.Flatten(), nn.Linear(64, 10))
+    """))
+    return tmp_path / "tiny.pt"
+
+
+def test_compare_arch_builds_the_model_of_a_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write_tiny(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = pvq.compare(str(path), bits=[4], layers=1, chunks=1, layer_time_s=60, arch="tinyarch:build",
+                    out=tmp_path / "o", report=False)
+    assert r.layer_rows and {row["layer"] for row in r.layer_rows} == {"2"}  # the middle conv, solved
+    assert "crops of scikit-learn's sample photos" in r.layers_note
+    assert json.loads((tmp_path / "o" / "partial" / "layers.jsonl").read_text().splitlines()[0])["layer"] == "2"
+
+
+def test_compare_says_data_was_ignored_for_a_weights_file(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = _write_tiny(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    messages: list[str] = []
+    r = pvq.compare(str(path), bits=[4], layers=1, calibration=tmp_path / "imgs", log=messages.append)
+    assert r.layer_rows == [] and "--arch package.module:factory" in r.layers_note  # and how to make it run
+    said = [m for m in messages if f"--data {tmp_path / 'imgs'} was ignored" in m]
+    assert said and said[0] in r.notes  # on stderr (the CLI's log) and in the report's notes
+
+
+# ---- bundled names vs local folders ----------------------------------------------------------------------------
+
+
+def test_bare_bundled_name_wins_over_a_local_folder_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pvq.models import bundled_path, load_weights
+
+    if bundled_path("mobilenet_v2", required=False) is None:
+        pytest.skip("bundled MobileNetV2 not installed")
+    (tmp_path / "mobilenet_v2").mkdir()  # e.g. an earlier `pvq apply ... --out mobilenet_v2`
+    monkeypatch.chdir(tmp_path)
+    ws = load_weights("mobilenet_v2")
+    assert len(ws) > 50 and any("./mobilenet_v2 was not used" in n for n in ws.notes)
+    with pytest.raises(PvqInputError):
+        load_weights("./mobilenet_v2")  # the explicit path is the (empty) folder
+    from pvq._outdir import source_fingerprint
+
+    assert source_fingerprint("mobilenet_v2").get("bundled") == "mobilenet_v2"
+    from pvq.cli._compare import _which_source
+
+    assert "write ./mobilenet_v2" in _which_source("mobilenet_v2")
+
+
+# ---- --help ----------------------------------------------------------------------------------------------------
+
+
+def test_help_shows_defaults_and_no_bool_types() -> None:
+    from typer.testing import CliRunner
+
+    from pvq.cli import app
+
+    runner = CliRunner()
+    commands = ["compare", "theory", "tensors", "layers", "solve", "finetune", "reproduce", "models", "apply",
+                "evaluate", "deploy"]
+    for cmd in commands:
+        out = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "200"}).output
+        assert "Usage:" in out and "<bool>" not in out, cmd
+    out = runner.invoke(app, ["compare", "--help"], env={"COLUMNS": "200"}).output
+    assert "[default: ./pvq-compare-<model>]" in out and "[default: 2-8]" in out and "--json" in out
+    assert "[default: int:channel:rtn" in " ".join(out.split())
+
+
+def test_compare_layers_error_names_only_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from pvq.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--layers", "-1"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("pvq: error: --layers:")
+    assert "--calib-samples" not in err and "--opt-dim" not in err
