@@ -258,3 +258,26 @@ def test_compare_layers_error_names_only_its_flag(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith("pvq: error: --layers:")
     assert "--calib-samples" not in err and "--opt-dim" not in err
+
+
+def test_compare_builds_a_hugging_face_folder_from_its_config(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from pvq.data import perplexity_text
+
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([perplexity_text()[:50_000]], trainers.BpeTrainer(vocab_size=256, special_tokens=["[UNK]"]))
+    tok.save(str(folder / "tokenizer.json"))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    r = pvq.compare(str(folder), bits=[4], layers=1, chunks=1, layer_time_s=60)
+    assert len(r.records) == 15  # 2 blocks x 7 linear layers + lm_head
+    assert r.layer_rows and r.layer_rows[0]["layer"].startswith("model.layers.")
+    assert "tokenized with tiny-llama/tokenizer.json" in r.layers_note
