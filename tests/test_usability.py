@@ -281,3 +281,37 @@ def test_compare_builds_a_hugging_face_folder_from_its_config(tmp_path: Path) ->
     assert len(r.records) == 15  # 2 blocks x 7 linear layers + lm_head
     assert r.layer_rows and r.layer_rows[0]["layer"].startswith("model.layers.")
     assert "tokenized with tiny-llama/tokenizer.json" in r.layers_note
+
+
+# ---- pvq layers --save-problems and the shipped example ----------------------------------------------------------
+
+
+def test_shipped_example_problem_solves() -> None:
+    from pvq.layerwise import load_problem_npz, solve_row
+
+    G, W, scales = load_problem_npz(REPO / "examples" / "features.8.conv.0.0.chunk0.npz")
+    assert G.shape == (32, 32) and W.shape == (4, 32) and sorted(scales) == [f"scale_{b}" for b in range(2, 9)]
+    res = solve_row(G, W[0], "quant", 4, scale=scales["scale_4"], solvers=["rtn"])
+    assert 0 < res["rtn"].value < float(W[0] @ G @ W[0])  # quantizing loses less than the whole signal
+
+
+def test_layers_save_problems_writes_what_solve_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pvq.cli import main
+    from pvq.layerwise import load_problem_npz, result_rows, solve_row
+    from pvq.models import bundled_path
+
+    if bundled_path("mobilenet_v2", required=False) is None:
+        pytest.skip("bundled MobileNetV2 not installed")
+    with pytest.raises(SystemExit) as exc:
+        main(["layers", "mobilenet_v2", "--layer", "features.8.conv.0.0", "--bits", "4", "--max-chunks", "1",
+              "--max-rows", "2", "--method", "quant", "--solvers", "rtn", "--out", str(tmp_path / "o"),
+              "--save-problems", str(tmp_path / "problems"), "--json"])
+    assert exc.value.code == 0
+    rows = json.loads(capsys.readouterr().out)
+    saved = sorted((tmp_path / "problems").iterdir())
+    assert [p.name for p in saved] == ["features.8.conv.0.0.chunk0.npz"]
+    G, W, scales = load_problem_npz(saved[0])
+    assert W.shape == (2, 32) and list(scales) == ["scale_4"]
+    mine = result_rows(solve_row(G, W[0], "quant", 4, scale=scales["scale_4"], solvers=["rtn"]), G, W[0], "quant", 4)
+    theirs = [r for r in rows if r["solver"] == "rtn"][0]
+    assert mine[0]["snr_db"] == pytest.approx(theirs["snr_db"], abs=1e-9)  # the same problem, the same answer
