@@ -315,3 +315,35 @@ def test_layers_save_problems_writes_what_solve_reads(tmp_path: Path, capsys: py
     mine = result_rows(solve_row(G, W[0], "quant", 4, scale=scales["scale_4"], solvers=["rtn"]), G, W[0], "quant", 4)
     theirs = [r for r in rows if r["solver"] == "rtn"][0]
     assert mine[0]["snr_db"] == pytest.approx(theirs["snr_db"], abs=1e-9)  # the same problem, the same answer
+
+
+# ---- the README and docs stand alone ------------------------------------------------------------------------------
+
+
+def test_readme_and_docs_stand_alone() -> None:
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```")[1].strip().splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == ["make demo", "make test"]
+    docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "examples" / "README.md"]
+    assert {p.name for p in docs} >= {"architecture.md", "api.md", "running.md"}
+    for doc in docs:
+        text = doc.read_text()
+        assert "../shared" not in text and "DESIGN.md" not in text, doc
+        for target in re.findall(r"\]\(([^)#]+)\)", text):  # every relative link points at a file that exists
+            if not target.startswith("http"):
+                assert (doc.parent / target).exists(), (doc, target)
+
+
+@pytest.mark.slow
+def test_api_doc_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every python block of docs/api.md runs as written, in order (relative paths from the repository root)."""
+    from pvq.models import bundled_path
+
+    if bundled_path("mobilenet_v2", required=False) is None:
+        pytest.skip("bundled MobileNetV2 not installed")
+    text = (REPO / "docs" / "api.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    namespace: dict[str, object] = {}  # one session, as a reader runs them in order
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        exec(compile(block, "docs/api.md", "exec"), namespace)
