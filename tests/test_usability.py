@@ -347,3 +347,85 @@ def test_api_doc_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     namespace: dict[str, object] = {}  # one session, as a reader runs them in order
     for block in re.findall(r"```python\n(.*?)```", text, re.S):
         exec(compile(block, "docs/api.md", "exec"), namespace)
+
+
+# ---- report figures: no legend or label over the data -------------------------------------------------------------
+
+
+def _data_boxes(ax):  # type: ignore[no-untyped-def]
+    """Display-space boxes of what an axes draws as data: bars, scatter points, line vertices."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    for p in ax.patches:
+        if isinstance(p, Rectangle) and p.get_height() > 0 and p.get_width() > 0:
+            boxes.append(p.get_window_extent())
+    for c in ax.collections:
+        if isinstance(c, PathCollection):
+            for x, y in c.get_offset_transform().transform(c.get_offsets()):
+                boxes.append(Bbox.from_extents(x - 2, y - 2, x + 2, y + 2))
+    for line in ax.lines:
+        if isinstance(line, Line2D) and line.get_marker() not in (None, "None", "", " "):
+            for x, y in line.get_transform().transform(line.get_xydata()):
+                if np.isfinite(x) and np.isfinite(y):
+                    boxes.append(Bbox.from_extents(x - 2, y - 2, x + 2, y + 2))
+    return boxes
+
+
+def _labels(fig):  # type: ignore[no-untyped-def]
+    """Legends and free text (not titles or tick labels) of every axes and of the figure."""
+    out = []
+    for ax in fig.axes:
+        if ax.get_legend() is not None:
+            out.append(("legend", ax.get_legend()))
+        out += [("text", t) for t in ax.texts if t.get_text().strip()]
+    out += [("legend", leg) for leg in fig.legends]
+    return out
+
+
+def test_compare_figures_keep_legends_and_labels_off_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pvq.report import _fig_compare as F
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 16, 3), nn.Conv2d(16, 16, 3), nn.Linear(16, 4))
+    with torch.no_grad():  # one heavy-tailed tensor, so that pruning (+ quantization) wins somewhere
+        model[1].weight.copy_(torch.distributions.StudentT(1.5).sample(model[1].weight.shape))
+    r = pvq.compare(model, bits=range(2, 9), layers=0)
+    figs: dict[str, list[str]] = {}  # key -> problems found, checked on the figure just before it is saved
+    kmap_labels: set[str] = set()
+    real_save = F.save
+
+    def check(fig, out_dir, key, title, caption):  # type: ignore[no-untyped-def]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        data = [b for ax in fig.axes for b in _data_boxes(ax)]
+        problems = [] if data else ["no data drawn"]
+        for kind, artist in _labels(fig):
+            box = artist.get_window_extent(renderer)
+            if any(box.overlaps(b) for b in data):
+                problems.append(f"a {kind} covers data")
+        for ax in fig.axes:  # whole-number ticks where the axis counts tensors or bits
+            if ax.get_xlabel().startswith(("tensor", "bits")):
+                lo, hi = ax.get_xlim()
+                ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+                if not all(float(t).is_integer() for t in ticks):
+                    problems.append(f"fractional x ticks {ticks}")
+            for label in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True):
+                if "times" in label.get_text():  # mathtext 6\\times10^{0}
+                    problems.append(f"tick label {label.get_text()!r}")
+        if key == "kurtosis_map":
+            kmap_labels.update(c.get_label() for c in fig.axes[0].collections)
+        figs[key] = problems
+        return real_save(fig, out_dir, key, title, caption)
+
+    monkeypatch.setattr(F, "save", check)
+    vrows = [v.to_json() for v in r.verdicts]
+    F.fig_verdict_bits(r.summary, tmp_path)
+    F.fig_allocation(r.allocation.rows(), tmp_path)
+    F.fig_kurtosis_map(r.tensor_rows(), vrows, 4, tmp_path)
+    assert figs == {"verdict_by_bits": [], "allocation": [], "kurtosis_map": []}
+    winners = {v["winner"] for v in vrows if v["bits"] == 4}
+    assert {label.removesuffix(" wins") for label in kmap_labels} == winners  # one colour per winning family
