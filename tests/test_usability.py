@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -429,3 +430,62 @@ def test_compare_figures_keep_legends_and_labels_off_the_data(tmp_path: Path, mo
     assert figs == {"verdict_by_bits": [], "allocation": [], "kurtosis_map": []}
     winners = {v["winner"] for v in vrows if v["bits"] == 4}
     assert {label.removesuffix(" wins") for label in kmap_labels} == winners  # one colour per winning family
+
+
+def test_reproduce_index_shows_table1_as_a_table_and_flags_smoke(tmp_path: Path) -> None:
+    from pvq.report._fig_training import table1_markdown
+    from pvq.report._index import IndexEntry, write_reproduce_index
+
+    rows = [  # the row layout pvq reproduce table1 writes (DESIGN.md finetune keys)
+        {"model": "resnet", "method": "none", "bits": 16, "value": 62.7},
+        {"model": "resnet", "method": "quant", "bits": 4, "value": 60.1},
+        {"model": "resnet", "method": "prune", "bits": 4, "value": 38.2},
+    ]
+    (tmp_path / "table1").mkdir()
+    md = tmp_path / "table1" / "table1.md"
+    md.write_text(table1_markdown(rows))
+    entries = [IndexEntry("table1", [], [md], 3), IndexEntry("fig1", [], [], 5)]
+    page = write_reproduce_index(tmp_path, entries, {"preset": "smoke"}, "test").read_text()
+    table1 = page[page.index("<section id='table1'>"):page.index("<section id='fig1'>")]
+    assert "<table class='md'>" in table1 and "<td>62.70</td>" in table1 and "<th>4b</th>" in table1
+    assert "not meaningful" in table1  # smoke accuracies flagged where they are shown
+    assert "not meaningful" not in page[page.index("<section id='fig1'>"):]
+    cpu = write_reproduce_index(tmp_path, entries, {"preset": "cpu"}, "test").read_text()
+    assert "not meaningful" not in cpu and "<td>62.70</td>" in cpu
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="chromium not installed")
+def test_every_report_section_screenshot_at_two_widths(tmp_path: Path) -> None:
+    """test-artifacts/usab_section_<id>_<width>.png: each section of a compare report, wide and narrow."""
+    from PIL import Image
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 16, 3), nn.Conv2d(16, 16, 3), nn.Linear(16, 4))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.distributions.StudentT(1.5).sample(model[1].weight.shape))
+    pvq.compare(model, bits=range(2, 9), layers=0, out=tmp_path / "rep")
+    page = tmp_path / "rep" / "index.html"
+    text = page.read_text()
+    ids = re.findall(r"<section id='([a-z0-9-]+)'", text)
+    assert {"tensors", "budget", "config"} <= set(ids)
+    art = REPO / "test-artifacts"
+    art.mkdir(exist_ok=True)
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    head, main_end = text[: text.index("<main>") + len("<main>")], text.index("</main>")
+    for sid in ids:
+        start = text.index(f"<section id='{sid}'")
+        nxt = text.find("<section id=", start + 1)
+        alone = tmp_path / "rep" / f"section-{sid}.html"  # the page with only this section (headless chromium
+        alone.write_text(head + text[start : nxt if nxt != -1 else main_end] + text[main_end:])  # ignores #fragments)
+        for width in (1280, 700):
+            shot = art / f"usab_section_{sid}_{width}.png"
+            shot.unlink(missing_ok=True)
+            subprocess.run(
+                [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                 "--virtual-time-budget=4000", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+                 f"--window-size={width},2200", alone.resolve().as_uri()],
+                capture_output=True, timeout=120,
+            )  # fmt: skip
+            colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
+            assert colours is None or len(colours) > 50, (sid, width)  # a rendered page, not a blank one

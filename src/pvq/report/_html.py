@@ -18,7 +18,7 @@ _CSS = """
 *{box-sizing:border-box}body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header{background:#1d2330;color:#fff;padding:22px 32px}header h1{margin:0;font-size:22px;font-weight:600}
 header .sub{color:#b9c0cf;font-size:13px;margin-top:4px}main{max-width:1180px;margin:0 auto;padding:20px 24px 60px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:18px 0}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:18px 0;overflow-x:auto}
 h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
 .verdict{font-size:18px;line-height:1.45}.verdict b{font-weight:650}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;font-weight:600;vertical-align:1px}
