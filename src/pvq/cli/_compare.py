@@ -36,19 +36,6 @@ def _check_budget(text: str) -> None:
         raise PvqInputError(str(exc)) from None
 
 
-def _which_source(source: str) -> str:
-    """What SOURCE was taken to be: a bare bundled name is the bundled model, even when a file or folder of
-    that name is in the current folder (``./NAME`` picks that one)."""
-    from pvq.models import bundled_names
-
-    if source in bundled_names():
-        local = Path(source)
-        if local.exists():
-            return f"source: {source} is the bundled model; ./{source} here is not used (write ./{source} for it)"
-        return f"source: the bundled model {source}"
-    return f"source: {source}"
-
-
 def json_rows(result: object, verdict: object, page: object) -> list[dict[str, object]]:
     """``--json``: one row per bit budget (``row: summary``: tensors, wins per family, close calls, median SNRs in
     dB, the paper's mask-free wins), then one ``row: verdict`` (headline, points, warnings, the recommendation
@@ -187,7 +174,6 @@ def register(app: typer.Typer) -> None:
 
         with open_output(out_dir, sources=[source]):  # checked, created and locked before any work
             log = stage_log(quiet)
-            log(_which_source(source))
             result = run_compare(cfg, log=log)
             log(f"writing the report into {out_dir}")
             verdict = verdict_text(result)
