@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -34,6 +37,22 @@ def _check_budget(text: str) -> None:
         parse_budget(text, total_weights=10**30 if is_size else 1)
     except ValueError as exc:
         raise PvqInputError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """``--json``: while the job runs, whatever writes to stdout, Python or compiled code (SciPy's HiGHS MILP
+    prints a debug line from C++), goes to stderr, so stdout holds only the JSON printed afterwards."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def json_rows(result: object, verdict: object, page: object) -> list[dict[str, object]]:
@@ -172,7 +191,8 @@ def register(app: typer.Typer) -> None:
         from pvq._outdir import open_output
         from pvq.compare._write import write_config
 
-        with open_output(out_dir, sources=[source]):  # checked, created and locked before any work
+        quiet_stdout = _stdout_to_stderr() if json_out else contextlib.nullcontext()
+        with quiet_stdout, open_output(out_dir, sources=[source]):  # checked, created and locked before any work
             log = stage_log(quiet)
             result = run_compare(cfg, log=log)
             log(f"writing the report into {out_dir}")
