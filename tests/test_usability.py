@@ -500,3 +500,10 @@ def test_compare_json_keeps_compiled_code_prints_off_stdout(capfd: pytest.Captur
     print("[]")
     out, err = capfd.readouterr()
     assert out == "[]\n" and "from C" in err and "from Python" in err
+
+
+def test_compare_arch_is_refused_where_it_would_be_ignored(tmp_path: Path) -> None:
+    with pytest.raises(PvqInputError, match="--arch: the source is an nn.Module"):
+        pvq.compare(tiny_model(), arch="tinyarch:build", layers=0)
+    with pytest.raises(PvqInputError, match="--arch: the source is the bundled model mobilenet_v2"):
+        pvq.compare("mobilenet_v2", arch="tinyarch:build", layers=0, out=tmp_path / "o")

@@ -286,6 +286,12 @@ def _run_compare(
     log = log or (lambda _msg: None)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
+    if cfg.arch is not None:
+        from pvq.compare._layers_stage import bundled_name_of
+
+        if model is not None or bundled_name_of(cfg.source) is not None:
+            what = "an nn.Module" if model is not None else f"the bundled model {cfg.source}"
+            raise PvqInputError(f"--arch: the source is {what}, which runs as it is; --arch is for a weights file")
     try:
         ws = load_weights(cfg.source if model is None else model)
     except PvqInputError:
