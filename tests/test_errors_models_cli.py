@@ -66,7 +66,10 @@ def test_bad_model_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path, what = _bad_files(tmp_path)[case]
     code, out, err = _run(["compare", str(path), "--out", str(tmp_path / "out"), "--layers", "0"], capsys)
     assert code == 2
+    # the error is one line, the last; before it only progress/stage lines (stderr is not a terminal here)
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("pvq: error: "), err
+    assert lines[-1].startswith("pvq: error: ") and all(ln.startswith("pvq: ") for ln in lines), err
+    assert sum(ln.startswith("pvq: error") for ln in lines) == 1
+    lines = lines[-1:]
     assert path.name in lines[0] and what in lines[0]
     assert "Traceback" not in err

@@ -39,8 +39,11 @@ def run(*args: object) -> tuple[int, str, str]:
 
 def one_line_error(code: int, err: str, *needles: str) -> None:
     assert code == 2, err
+    # the error is one line, the last; before it only progress lines (stderr is not a terminal here)
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pvq: error:"), err
+    assert lines[-1].startswith("pvq: error:") and all(ln.startswith("pvq: ") for ln in lines), err
+    assert sum(ln.startswith("pvq: error") for ln in lines) == 1
+    lines = lines[-1:]
     for n in needles:
         assert n in lines[0], lines[0]
 

@@ -75,7 +75,15 @@ def source_fingerprint(source: str | os.PathLike[str], hash_content: bool = True
     text = os.fspath(source)
     path = Path(text).expanduser()
     out: dict[str, Any] = {"source": text}
-    if not path.exists():
+    bundled_first = False  # a bare bundled name is the bundled model even when ./NAME exists (as load_weights)
+    if isinstance(source, str) and os.sep not in text and not text.startswith("."):
+        try:
+            from pvq.models import bundled_names
+
+            bundled_first = text in bundled_names()
+        except ImportError:
+            pass
+    if bundled_first or not path.exists():
         try:
             from pvq.models import bundled_names, bundled_path
 

@@ -30,6 +30,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help layout: every default shown, flags without a type column (typer's rich layout prints
+    # "<bool>" as the type of every flag, --help included, and eats "[...]" in help texts as markup)
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 110},
 )
 
 for _mod in (_compare, _theory, _tensors, _layers, _solve, _finetune, _reproduce, _models, _apply, _evaluate, _deploy):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -36,6 +39,43 @@ def _check_budget(text: str) -> None:
         raise PvqInputError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """``--json``: while the job runs, whatever writes to stdout, Python or compiled code (SciPy's HiGHS MILP
+    prints a debug line from C++), goes to stderr, so stdout holds only the JSON printed afterwards."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def json_rows(result: object, verdict: object, page: object) -> list[dict[str, object]]:
+    """``--json``: one row per bit budget (``row: summary``: tensors, wins per family, close calls, median SNRs in
+    dB, the paper's mask-free wins), then one ``row: verdict`` (headline, points, warnings, the recommendation
+    under the budget, the report's path)."""
+    paper = {r["bits"]: r for r in result.summary_paper}  # type: ignore[attr-defined]
+    rows: list[dict[str, object]] = [
+        {"row": "summary", **r, "paper_wins": paper.get(r["bits"], {}).get("wins")}
+        for r in result.summary  # type: ignore[attr-defined]
+    ]
+    rows.append(
+        {
+            "row": "verdict",
+            **verdict.to_json(),  # type: ignore[attr-defined]
+            "model": result.source,  # type: ignore[attr-defined]
+            "recommendation": result.allocation.summary(),  # type: ignore[attr-defined]
+            "report": str(page),
+        }
+    )
+    return rows
+
+
 def _fmt(x: float | None) -> str:
     if x is None:
         return "-"
@@ -50,12 +90,20 @@ def register(app: typer.Typer) -> None:
         ),
         bits: str = typer.Option("2-8", "--bits", help="bit budgets: a range 2-8 or a list 8,4,2 (2..8)"),
         data: Path | None = typer.Option(  # noqa: B008
-            None, "--data", help="calibration images (a folder) for the layer-wise comparison"
+            None, "--data", help="calibration images (a folder) for the layer-wise comparison and --eval"
+        ),
+        arch: str | None = typer.Option(
+            None,
+            "--arch",
+            help="package.module:factory, a function returning your nn.Module, when SOURCE is its state dict "
+            "(.safetensors or .pt): runs the layer-wise stage and --eval on it",
         ),
         budget: str = typer.Option(
             "4", "--budget", help="model size budget: bits/weight (4), share of FP16 (25%), or size (1.5MB)"
         ),
-        out: Path | None = typer.Option(None, "--out", help="output folder [default: ./pvq-compare-<model>]"),  # noqa: B008
+        out: Path | None = typer.Option(  # noqa: B008
+            None, "--out", help="output folder [default: ./pvq-compare-<model>]"
+        ),
         layers: int = typer.Option(
             2, "--layers", help="layers sampled for the layer-wise (output error) comparison; 0 skips it"
         ),
@@ -73,7 +121,7 @@ def register(app: typer.Typer) -> None:
             True,
             "--eval/--no-eval",
             help="apply every option at each budget to the whole model and measure its quality on held-out "
-            "data (bundled models and .pt files holding a whole image model; a weights-only file cannot run)",
+            "data (bundled models, or a weights file with --arch; a weights file alone cannot run)",
         ),
         eval_budgets: str = typer.Option(
             "2,3,4,8", "--eval-budgets", help="real bits per weight at which --eval compares options"
@@ -81,9 +129,9 @@ def register(app: typer.Typer) -> None:
         eval_options: str | None = typer.Option(
             None,
             "--eval-options",
-            help="recipe lines --eval applies, comma-separated, or 'all' [default: int:channel:rtn, "
-            "int:g128:gptq, prune:magnitude, prune:sparsegpt, 2:4:sparsegpt, prune50:sparsegpt+int:g128:gptq; "
-            "also int:g128:rtn, prune:wanda]",
+            help="recipe lines --eval applies, comma-separated, or 'all' (adds int:g128:rtn, prune:wanda) "
+            "[default: int:channel:rtn, int:g128:gptq, prune:magnitude, prune:sparsegpt, 2:4:sparsegpt, "
+            "prune50:sparsegpt+int:g128:gptq]",
         ),
         granularity: str = typer.Option(
             "tensor,channel,g128",
@@ -92,7 +140,13 @@ def register(app: typer.Typer) -> None:
             "points, bitmask counted); uint:G adds a zero point; '' for the paper's per-tensor comparison only",
         ),
         seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars or stage messages on stderr"),
+        json_out: bool = typer.Option(
+            False,
+            "--json",
+            help="print a JSON array on stdout instead of the table: one row per bit budget (row: summary), "
+            "then the verdict (row: verdict); progress stays on stderr",
+        ),
     ) -> None:
         """Prune or quantize? Sweep every conv/linear tensor at each bit budget, solve a sample of layers exactly,
         recommend a mixed choice under a size budget, apply each option (and the recommendation) to the whole model
@@ -101,7 +155,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from pvq import __version__
-        from pvq._progress import enable_progress
+        from pvq._progress import enable_progress, stage_log
         from pvq.compare import CompareConfig, run_compare
         from pvq.compare._text import verdict_text
         from pvq.compare._write import write_outputs
@@ -138,15 +192,17 @@ def register(app: typer.Typer) -> None:
             eval_budgets=budgets_eval,
             eval_lines=lines_eval,
             granularity=tuple(x for x in granularity.split(",") if x.strip()),
+            arch=arch,
         )
-        err = Console(stderr=True)
         enable_progress(not quiet)
         from pvq._outdir import open_output
         from pvq.compare._write import write_config
 
-        with open_output(out_dir, sources=[source]):  # checked, created and locked before any work
-            log = (lambda m: None) if quiet else (lambda m: err.print(f"[dim]{m}[/dim]"))
+        quiet_stdout = _stdout_to_stderr() if json_out else contextlib.nullcontext()
+        with quiet_stdout, open_output(out_dir, sources=[source]):  # checked, created and locked before any work
+            log = stage_log(quiet)
             result = run_compare(cfg, log=log)
+            log(f"writing the report into {out_dir}")
             verdict = verdict_text(result)
             from pvq.report import write_compare_report
 
@@ -160,6 +216,11 @@ def register(app: typer.Typer) -> None:
                     f"are kept in {out_dir / 'partial'}: free space or fix permissions and rerun to write them"
                 ) from None
 
+        if json_out:
+            from pvq.cli._common import print_json_rows
+
+            print_json_rows(json_rows(result, verdict, page))
+            return
         con = Console()
         t = Table(
             title=f"pvq compare: {result.source} ({len(result.records)} tensors)",

@@ -51,6 +51,12 @@ def register(app: typer.Typer) -> None:
             "tensor", "--scale", help="quantization scale: tensor (per-tensor MSE) | chunk-grid (published, per chunk)"
         ),
         json_out: bool = typer.Option(False, "--json", help="print a JSON array of rows on stdout"),
+        save_problems: Path = typer.Option(  # noqa: B008
+            None,
+            "--save-problems",
+            help="also write each chunk's problem (G, w, scale_<bits>) to DIR/<layer>.chunk<k>.npz, "
+            "the input of `pvq solve`",
+        ),
     ) -> None:
         from pvq._progress import enable_progress
         from pvq.cli._solve import parse_solvers
@@ -84,6 +90,8 @@ def register(app: typer.Typer) -> None:
             from pvq.parallel import check_ray_address
 
             check_ray_address(ray_address)
+        if save_problems is not None and save_problems.exists() and not save_problems.is_dir():
+            fail(f"--save-problems: {save_problems} exists and is not a folder")
         if scale not in SCALE_MODES:
             fail(f"--scale: must be {' or '.join(SCALE_MODES)}, got '{scale}'")
         if source not in bundled_names():
@@ -110,6 +118,8 @@ def register(app: typer.Typer) -> None:
         )
         out_dir = out or Path(f"pvq-layers-{layer.replace('/', '_')}")
         out_dir.mkdir(parents=True, exist_ok=True)
+        if save_problems is not None:
+            _save_problems(problems, save_problems)
         config = {
             "source": source, "layer": problems[0].layer, "bits": bit_list, "opt_dim": opt_dim, "solvers": solver_map,
             "ray_address": ray_address, "max_chunks": max_chunks, "max_rows": max_rows, "time_limit": time_limit,
@@ -163,3 +173,13 @@ def register(app: typer.Typer) -> None:
                 f"{r['seconds']:.2f}",
             )
         Console().print(t)
+
+
+def _save_problems(problems: list, folder: Path) -> None:
+    """``--save-problems``: one ``pvq solve`` file per chunk."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in problems:
+            p.to_npz(folder / p.file_name())
+    except OSError as exc:
+        fail(f"--save-problems: cannot write into {folder} ({exc.strerror or exc})")

@@ -3,9 +3,14 @@
 ``options_from_rows`` turns measured errors into storage options (bits per weight incl. overhead, SNR);
 ``tensor_verdicts`` picks the winner per tensor and bit budget; ``allocate`` chooses one option per
 tensor under a total size budget; ``layer_verdicts`` summarises the layer-wise (output error) solves;
-``run_compare`` orchestrates a whole ``pvq compare`` run.
+``run_compare`` orchestrates a whole ``pvq compare`` run; ``compare`` is that run from Python (``pvq.compare(...)``:
+this package is callable and forwards to :func:`compare`).
 """
 
+import sys
+import types
+
+from pvq.compare._api import compare
 from pvq.compare._budget import Allocation, allocate, lower_hull, parse_budget, uniform_allocation
 from pvq.compare._options import (
     FAMILIES,
@@ -28,6 +33,7 @@ from pvq.compare._verdict import (
 )
 
 __all__ = [
+    "compare",
     "CompareConfig",
     "DEFAULT_GRANULARITY",
     "CompareResult",
@@ -53,3 +59,13 @@ __all__ = [
     "layer_verdicts",
     "tensor_verdicts",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``pvq.compare(...)`` is ``pvq.compare.compare(...)``."""
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

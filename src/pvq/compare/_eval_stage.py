@@ -400,7 +400,7 @@ def run_eval_stage(cfg: Any, allocation: Any, folder: Any, log: Log) -> tuple[Ev
     from pvq.apply._source import load_model_source
 
     try:
-        src = load_model_source(cfg.source)
+        src = load_model_source(cfg.source, getattr(cfg, "arch", None))  # --arch: the user's architecture
     except PvqInputError as exc:
         return None, f"No model-level evaluation: {exc}"
     kind = {"smollm2": "lm", "minilm": "encoder"}.get(src.bundled or "", "image")
@@ -416,6 +416,7 @@ def run_eval_stage(cfg: Any, allocation: Any, folder: Any, log: Log) -> tuple[Ev
         "seed": cfg.seed,
         "calibration": list(CALIBRATION[kind]),
         "evaluation": "pvq.evaluate held-out defaults",
+        **({"arch": cfg.arch} if getattr(cfg, "arch", None) else {}),
     }
     folder.claim("partial/eval.jsonl", key)
     plan, plan_note = None, ""

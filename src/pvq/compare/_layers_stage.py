@@ -126,38 +126,76 @@ def _linear_like(model: Any) -> list[tuple[str, int]]:
     return out
 
 
-def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict[str, Any]], str]:
-    """Rows (DESIGN.md layer keys, one per chunk and solver) and a one-line note on what was done or skipped."""
+def _data_batches(cfg: Any) -> tuple[list[Any], str]:
+    """``--data``: the user's images, 224x224, in batches of 8."""
+    from pvq.data import image_folder
+
+    x = image_folder(cfg.data, size=224).tensors[0]
+    return list(x[: cfg.calib_samples * 8].split(8)), f"calibration: {len(x)} images from {cfg.data}"
+
+
+def _photo_batches(cfg: Any) -> tuple[list[Any], str]:
+    """Random crops of the bundled photos (ImageNet normalisation), for a user's image model without --data."""
+    from pvq.data import imagenet_normalize, sample_photo_crops
+
+    x = imagenet_normalize(sample_photo_crops(max(4, cfg.calib_samples), 224, cfg.seed))
+    return list(x.split(4)), f"calibration: {len(x)} random 224x224 crops of scikit-learn's sample photos"
+
+
+def runnable_model(cfg: Any, model: Any = None, calibration: Any = None) -> tuple[Any, list[Any], str] | str:
+    """The model the layer stage runs and its calibration batches: ``(model, batches, note)``, or a one-line
+    note saying why the stage cannot run. In order: ``model`` (an ``nn.Module`` given from Python, with
+    ``calibration`` batches or ``--data``), a bundled model, ``cfg.arch`` (``package.module:factory`` building
+    the architecture the weights file ``cfg.source`` fills), a Hugging Face folder with ``config.json``."""
+    from pvq.models import calibration_batches, create_model
+
+    if model is not None:
+        if calibration is not None:
+            batches = list(calibration)
+            return model, batches, f"calibration: {len(batches)} batches given by the caller"
+        if cfg.data is not None:
+            return (model, *_data_batches(cfg))
+        return "skipped: an nn.Module needs calibration inputs (calibration=[batch, ...] or a folder of images)."
     name = bundled_name_of(cfg.source)
-    if name is None:
-        return [], (
-            f"skipped: {Path(cfg.source).name} is a weights file, and pvq has no architecture to run it with, so no layer "
-            "inputs can be captured (calibration skipped); the per-tensor comparison does not need them."
-        )
+    if name is not None:
+        if cfg.data is not None:
+            return (create_model(name), *_data_batches(cfg))
+        batches = calibration_batches(name, n=max(1, cfg.calib_samples // 4), seed=cfg.seed, batch_size=4, seq_len=64)
+        what = "text from Python's pydoc topics" if isinstance(batches[0], dict) else "random crops of scikit-learn's sample photos"
+        return create_model(name), batches, f"calibration: {len(batches) * 4} inputs of the bundled {name}'s own kind ({what})"
+    arch = getattr(cfg, "arch", None)
+    if arch is not None:
+        from pvq.apply._source import load_model_source
+
+        built = load_model_source(cfg.source, arch).module
+        return (built, *(_data_batches(cfg) if cfg.data is not None else _photo_batches(cfg)))
+    folder = Path(cfg.source).expanduser()
+    if folder.is_dir() and (folder / "config.json").is_file():
+        from pvq.compare._hf_folder import hf_runnable
+
+        return hf_runnable(folder, cfg)
+    return (
+        f"skipped: {Path(cfg.source).name} is a weights file, and pvq has no architecture to run it with, so no layer "
+        "inputs can be captured (calibration skipped); the per-tensor comparison does not need them. Give --arch "
+        "package.module:factory (a function returning your nn.Module) to run it."
+    )
+
+
+def run_layer_sample(
+    cfg: Any, ws: Any, part: Path, log: Any, model: Any = None, calibration: Any = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows (DESIGN.md layer keys, one per chunk and solver) and a one-line note on what was done or skipped.
+    ``model``/``calibration``: an ``nn.Module`` and its calibration batches given from Python (:func:`pvq.compare`)."""
     try:
         from pvq.layerwise import capture_layer_problems, result_rows, solve_row
     except ImportError:
         return [], "skipped: the layer-wise solvers (pvq.layerwise) are not available in this installation."
-    from pvq.models import calibration_batches, create_model
 
     t0 = time.perf_counter()
-    model = create_model(name)
-    if cfg.data is not None:
-        from pvq.data import image_folder
-
-        x = image_folder(cfg.data, size=224).tensors[0]
-        batches: list[Any] = list(x[: cfg.calib_samples * 8].split(8))
-        data_note = f"calibration: {len(x)} images from {cfg.data}"
-    else:
-        batches = calibration_batches(
-            name, n=max(1, cfg.calib_samples // 4), seed=cfg.seed, batch_size=4, seq_len=64
-        )
-        what = (
-            "text from Python's pydoc topics"
-            if isinstance(batches[0], dict)
-            else "random crops of scikit-learn's sample photos"
-        )
-        data_note = f"calibration: {len(batches) * 4} inputs of the bundled {name}'s own kind ({what})"
+    got = runnable_model(cfg, model, calibration)
+    if isinstance(got, str):
+        return [], got
+    model, batches, data_note = got
     layers = pick_layers(_linear_like(model), cfg.layers)
     path = part / "layers.jsonl"
     rows = list(read_jsonl(path))
@@ -170,16 +208,20 @@ def run_layer_sample(cfg: Any, ws: Any, part: Path, log: Any) -> tuple[list[dict
         if time.perf_counter() - t0 > cfg.layer_time_s:
             stopped = True
             break
-        problems = capture_layer_problems(
-            model,
-            layer,
-            batches,
-            opt_dim=cfg.opt_dim,
-            bits=cfg.bits,
-            max_chunks=cfg.chunks,
-            max_rows=ROWS_PER_CHUNK,
-            seed=cfg.seed,
-        )
+        try:
+            problems = capture_layer_problems(
+                model,
+                layer,
+                batches,
+                opt_dim=cfg.opt_dim,
+                bits=cfg.bits,
+                max_chunks=cfg.chunks,
+                max_rows=ROWS_PER_CHUNK,
+                seed=cfg.seed,
+            )
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # a user's model and these inputs disagree
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return rows, f"skipped: the model could not be run on its calibration inputs ({msg}); {data_note}."
         for p in progress(problems, total=len(problems), desc=f"layer {layer}"):
             n_chunks += 1
             cid = chunk_id(p)

@@ -75,6 +75,7 @@ class CompareConfig:
     eval_budgets: tuple[float, ...] = EVAL_BUDGETS
     eval_lines: tuple[str, ...] = DEFAULT_LINES
     granularity: tuple[str, ...] = DEFAULT_GRANULARITY
+    arch: str | None = None
 
     def __post_init__(self) -> None:
         if not self.bits:
@@ -82,10 +83,17 @@ class CompareConfig:
         for b in self.bits:
             if not (isinstance(b, int) and 2 <= b <= 8):
                 raise PvqInputError(f"--bits: bit-widths must be integers in 2..8, got {b}")
-        if self.layers < 0 or self.chunks < 1 or self.calib_samples < 1 or self.opt_dim < 2:
-            raise PvqInputError("--layers must be >= 0, --chunks, --calib-samples >= 1, --opt-dim >= 2")
-        if not (self.solve_time_s > 0 and self.layer_time_s >= 0):
-            raise PvqInputError("--solve-time must be > 0 and --layer-time >= 0")
+        # each check names only its own argument (calib_samples, opt_dim and solve_time_s are not flags of compare)
+        for ok, what in (
+            (self.layers >= 0, f"--layers: must be >= 0 (0 skips the layer-wise stage), got {self.layers}"),
+            (self.chunks >= 1, f"--chunks: must be >= 1, got {self.chunks}"),
+            (self.layer_time_s >= 0, f"--layer-time: must be >= 0 seconds, got {self.layer_time_s}"),
+            (self.calib_samples >= 1, f"calib_samples: must be >= 1, got {self.calib_samples}"),
+            (self.opt_dim >= 2, f"opt_dim: must be >= 2, got {self.opt_dim}"),
+            (self.solve_time_s > 0, f"solve_time_s: must be > 0 seconds, got {self.solve_time_s}"),
+        ):
+            if not ok:
+                raise PvqInputError(what)
         if not self.eval_budgets or any(not (1.0 <= float(b) <= 16.0) for b in self.eval_budgets):
             raise PvqInputError(f"--eval-budgets: need bits per weight in 1..16, got {list(self.eval_budgets)}")
         try:
@@ -123,6 +131,8 @@ class CompareConfig:
             "calib_samples": self.calib_samples,
             "solve_time_s": self.solve_time_s,
         }
+        if self.arch is not None:  # added only when set: partial files of runs without --arch stay valid
+            layers["arch"] = self.arch
         return {"tensors.jsonl": tensors, "layers.jsonl": layers}
 
 
@@ -187,12 +197,25 @@ def _sweep_tensor(
     return [dict(r) for r in rows]
 
 
-def _prepare_out(cfg: CompareConfig, folder: OutputFolder) -> Path:
+def module_fingerprint(model: torch.nn.Module) -> dict[str, Any]:
+    """What identifies an ``nn.Module``'s numbers: its class and a BLAKE2b hash of every parameter and buffer
+    (names, shapes, dtypes, values)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return {"module": type(model).__name__, "blake2b": h.hexdigest()}
+
+
+def _prepare_out(cfg: CompareConfig, folder: OutputFolder, model: torch.nn.Module | None = None) -> Path:
     """``OUT/partial``: bind each partial file to the source's content and the options that make it;
     PvqInputError if one was made from other inputs (resuming would mix two runs)."""
     from pvq._outdir import source_fingerprint
 
-    src = source_fingerprint(cfg.source)
+    src = source_fingerprint(cfg.source) if model is None else module_fingerprint(model)
     data = source_fingerprint(cfg.data, hash_content=False) if cfg.data is not None else None
     for fname, deps in cfg.fingerprint().items():
         if fname == "layers.jsonl" and cfg.layers == 0:
@@ -247,24 +270,46 @@ def skipped_note(names: Sequence[str], measured: Sequence[str]) -> str | None:
     return f"skipped {len(left)} tensor(s) with nothing to compress (empty, a single weight or all zero): {shown}"
 
 
-def run_compare(cfg: CompareConfig, log: Log | None = None) -> CompareResult:
+def run_compare(
+    cfg: CompareConfig,
+    log: Log | None = None,
+    *,
+    model: torch.nn.Module | None = None,
+    calibration: Sequence[Any] | None = None,
+) -> CompareResult:
     """Run the whole comparison for ``cfg.source`` and return every number (no files but ``partial/``).
 
-    Holds the lock of ``cfg.out`` while it runs (the caller may hold it too, to cover what it writes)."""
+    ``model``: an ``nn.Module`` to compare instead of ``cfg.source`` (then only a label); with ``calibration``
+    (batches the model takes: ``model(batch)``, or ``model(**batch)`` for a dict) or ``cfg.data`` the
+    layer-wise stage runs on it too. Holds the lock of ``cfg.out`` while it runs (the caller may hold it too,
+    to cover what it writes)."""
     from pvq._outdir import open_output
 
-    with open_output(cfg.out, sources=[cfg.source]) as folder:
-        return _run_compare(cfg, folder, log)
+    sources = [cfg.source] if model is None else []
+    with open_output(cfg.out, sources=sources) as folder:
+        return _run_compare(cfg, folder, log, model, calibration)
 
 
-def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> CompareResult:
+def _run_compare(
+    cfg: CompareConfig,
+    folder: OutputFolder,
+    log: Log | None,
+    model: torch.nn.Module | None = None,
+    calibration: Sequence[Any] | None = None,
+) -> CompareResult:
     from pvq.models import load_weights
 
     log = log or (lambda _msg: None)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
+    if cfg.arch is not None:
+        from pvq.compare._layers_stage import bundled_name_of
+
+        if model is not None or bundled_name_of(cfg.source) is not None:
+            what = "an nn.Module" if model is not None else f"the bundled model {cfg.source}"
+            raise PvqInputError(f"--arch: the source is {what}, which runs as it is; --arch is for a weights file")
     try:
-        ws = load_weights(cfg.source)
+        ws = load_weights(cfg.source if model is None else model)
     except PvqInputError:
         raise
     except (OSError, ValueError, RuntimeError, IndexError, KeyError, EOFError, TypeError) as exc:
@@ -286,9 +331,16 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         check_data_modality(cfg.data, "image", bundled or cfg.source)
         image_folder(cfg.data, size=224)  # fails early (PvqInputError) on a folder without images
     seconds["load"] = time.perf_counter() - t0
-    part = _prepare_out(cfg, folder)
+    part = _prepare_out(cfg, folder, model)
+    for n in notes:
+        log(n)
 
     t1 = time.perf_counter()
+    stages = 1 + (cfg.layers > 0) + bool(cfg.eval)
+    log(
+        f"stage 1/{stages}: tensors — quantization vs pruning of each of {len(ws)} conv/linear tensors at "
+        f"{','.join(map(str, cfg.bits))} bits"
+    )
     records = sweep_model(ws, cfg, part, log)
     skipped = skipped_note(list(ws), [r["name"] for r in records])
     notes += [skipped] if skipped else []
@@ -333,16 +385,33 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
     if cfg.layers > 0:
         from pvq.compare._layers_stage import run_layer_sample
 
-        layer_rows, layers_note = run_layer_sample(cfg, ws, part, log)
+        log(f"stage 2/{stages}: layer-wise — exact solves on {cfg.layers} sampled layers (at most {cfg.layer_time_s:g} s)")
+        layer_rows, layers_note = run_layer_sample(cfg, ws, part, log, model=model, calibration=calibration)
+        if not layer_rows:
+            log(f"layer-wise: {layers_note}")
     else:
         layers_note = "Layer-wise comparison skipped (--layers 0)."
     seconds["layers"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     evaluation, eval_note = None, "Model-level evaluation skipped (--no-eval)."
-    if cfg.eval:
+    if cfg.eval and model is not None:
+        eval_note = (
+            "Model-level evaluation is not run for an nn.Module given from Python (pvq does not know its task); "
+            "pvq.evaluate(model, reference, name=..., kind=...) measures one."
+        )
+    elif cfg.eval:
         from pvq.compare._eval_stage import run_eval_stage
 
+        log(f"stage {stages}/{stages}: evaluation — each option applied to the whole model, quality on held-out data")
         evaluation, eval_note = run_eval_stage(cfg, allocation, folder, log)
+    if evaluation is None and cfg.eval:
+        log(eval_note)
+    if cfg.data is not None and not layer_rows and evaluation is None:
+        notes.append(
+            f"--data {cfg.data} was ignored: neither the layer-wise stage nor the evaluation could run this model "
+            "(see their notes)."
+        )
+        log(notes[-1])
     seconds["eval"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     return CompareResult(
@@ -367,11 +436,11 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         evaluation=evaluation,
         eval_note=eval_note,
         granularity_summary=by_granularity,
-        total_params=_total_params(cfg.source),
+        total_params=_total_params(cfg.source if model is None else model),
     )
 
 
-def _total_params(source: str) -> int:
+def _total_params(source: Any) -> int:
     """Every parameter of the model ``source`` names (0 when it cannot be counted), for the headline's sizes."""
     from pvq.models import load_weights
 

@@ -1,5 +1,12 @@
 """Model-level evaluation on real held-out data: perplexity + KL (LMs), embedding cosine + paraphrase retrieval
-(encoders), top-1 agreement + KL or labelled accuracy (image classifiers); each number with n and an interval."""
+(encoders), top-1 agreement + KL or labelled accuracy (image classifiers); each number with n and an interval.
+
+``pvq.evaluate(model, reference, name=...)`` works as a call: this package is callable and forwards to
+:func:`evaluate`.
+"""
+
+import sys
+import types
 
 from pvq.evaluate._data import (
     evaluation_photos,
@@ -30,3 +37,13 @@ __all__ = [
     "photo_views",
     "wilson_interval",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``pvq.evaluate(...)`` is ``pvq.evaluate.evaluate(...)``."""
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

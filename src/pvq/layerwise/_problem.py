@@ -38,11 +38,22 @@ class ChunkProblem:
         return int(self.G.shape[0])
 
     def to_npz(self, path: str | Path) -> None:
-        """Save as a ``pvq solve`` problem file (``G``, ``w``, and ``scale_<bits>`` entries)."""
+        """Save as a ``pvq solve`` problem file (``G``, ``w``, and ``scale_<bits>`` entries), atomically."""
+        import io
+
+        from pvq._io import atomic_write_bytes
+
         arrays: dict[str, Any] = {"G": self.G, "w": self.W}
         for b, s in self.scales.items():
             arrays[f"scale_{b}"] = np.float64(s)
-        np.savez(path, **arrays)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def file_name(self) -> str:
+        """``<layer>.chunk<k>.npz``, the name ``pvq layers --save-problems`` gives this problem."""
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.layer)
+        return f"{safe}.chunk{self.chunk}.npz"
 
 
 def chunk_ranges(n_inputs: int, opt_dim: int | None, kernel_area: int = 1) -> list[tuple[int, int]]:

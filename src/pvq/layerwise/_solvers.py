@@ -126,8 +126,11 @@ def solve_row(
 ) -> dict[str, SolveResult]:
     """Run ``solvers`` (default: all of ``method``) on one row. ``G`` (n, n) float64 PSD, ``w0`` (n,).
 
-    Pruning keeps ``k = floor(n * bits / 16)`` weights; quantization needs ``scale`` (> 0) and uses the
-    symmetric signed ``bits``-bit grid. Exact solvers get the best heuristic found here as warm start.
+    Pruning keeps ``k = floor(n * bits / 16)`` weights; quantization uses the symmetric signed ``bits``-bit grid
+    with step ``scale`` (> 0); ``scale=None`` (the default) takes the MSE-optimal scale of this row,
+    ``layer_scale(w0, bits)`` (the step minimising ``||w0 - s * clip(round(w0 / s))||^2``, not the output
+    error), and every quantization result says so in its ``notes``. Pass ``layer_scale(W, bits)`` of the whole
+    layer ``W`` for one scale per tensor, as the paper does. Exact solvers get the best heuristic found here as warm start.
     ``time_limit`` (s, ``None``: none) covers the whole row: each solver that can stop early (swap search,
     SDP, the exact searches and their warm starts) gets what is left of it. An SDP solver whose estimated
     memory exceeds ``sdp_max_bytes`` (default half the machine's memory) or whose estimated time exceeds
@@ -156,8 +159,21 @@ def solve_row(
                 G, w0, k, time_limit=_left(deadline), warm_start=ws, heuristic="swap" not in out
             )
         return {n: out[n] for n in names}
-    if scale is None or not scale > 0 or not math.isfinite(scale):
+    scale_note = ""
+    if scale is None:
+        if not np.any(w0):
+            raise ValueError("quantization: w0 is all zero, so it has no MSE-optimal scale; pass scale=")
+        from pvq.layerwise._range import layer_scale
+
+        scale = layer_scale(w0, bits)
+        scale_note = f"scale {scale:.6g}: the row's MSE-optimal {bits}-bit scale (layer_scale(w0, bits)), none was given"
+    if not scale > 0 or not math.isfinite(scale):
         raise ValueError(f"quantization needs a positive finite scale, got {scale!r}")
+    if scale_note:
+        return {
+            n: replace(r, notes=(*r.notes, scale_note))
+            for n, r in solve_row(G, w0, method, bits, scale, names, _left(deadline), seed, sdp_max_bytes).items()
+        }
     sdp: SdpSolution | str | None = None  # the relaxation, or why it failed
     skips = sdp_skips(w0.shape[0], names, _left(deadline), sdp_max_bytes)
     for name in names:

@@ -64,11 +64,18 @@ def _load(
         )
     text = os.fspath(source)
     path = Path(text).expanduser()
-    if not path.exists():
-        from pvq.models._registry import bundled_names, load_bundled_weights
+    from pvq.models._registry import bundled_names, load_bundled_weights
 
-        if text in bundled_names():
-            return load_bundled_weights(text, kinds)
+    if isinstance(source, str) and text in bundled_names():
+        # a bare bundled name is the bundled model even when ./NAME exists (write ./NAME or pass a Path for that)
+        ws = load_bundled_weights(text, kinds)
+        if path.exists():
+            ws.notes = [
+                *getattr(ws, "notes", []),
+                f"'{text}' is the bundled model; the local ./{text} was not used (write ./{text} to use it)",
+            ]
+        return ws
+    if not path.exists():
         hint = "" if path.suffix else f" (and not a bundled model: {', '.join(bundled_names())})"
         raise PvqInputError(f"{path}: file not found{hint}")
     if path.is_dir():

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 __all__ = [
     "Figure",
@@ -108,7 +109,9 @@ def fig_verdict_bits(
             title="Which compression wins",
             ylim=(0, 1.02),
         )
-        ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
+        ax.set_xticks(bits)  # whole bit-widths only (a single budget drew -0.5..1.5 ticks)
+        # below the axes, never over the bars (it covered the 2-3 bit bars)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
         q = [r.get("median_quant_snr_db") for r in summary]
         p = [r.get("median_prune_snr_db") for r in summary]
         ax2.plot(
@@ -130,7 +133,8 @@ def fig_verdict_bits(
             ylabel="median tensor SNR (dB)",
             title="Median SNR at equal size",
         )
-        ax2.legend(fontsize=8)
+        ax2.set_xticks(bits)
+        ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         fig.tight_layout()
         return save(
             fig,
@@ -202,38 +206,36 @@ def fig_scatter(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> Figure | No
 def fig_kurtosis_map(
     rows: Sequence[Mapping[str, Any]], verdicts: Sequence[Mapping[str, Any]], bits: int, out_dir: Path
 ) -> Figure | None:
-    """Kurtosis of every tensor in model order, coloured by the quantization-minus-pruning margin at ``bits``."""
+    """Kurtosis of every tensor in model order, coloured by the family that wins it at ``bits`` (the verdict's
+    winner: quantization, pruning, N:M, or pruning + quantization)."""
     kurt: dict[str, float] = {}
     for r in rows:
         if _finite(r.get("kurtosis")):
             kurt.setdefault(str(r["name"]), float(r["kurtosis"]))
-    margin = {}
-    for v in verdicts:
-        if int(v["bits"]) == bits and _finite(v.get("quant_snr_db")) and _finite(v.get("prune_snr_db")):
-            margin[str(v["name"])] = float(v["quant_snr_db"]) - float(v["prune_snr_db"])
-    names = [n for n in kurt if n in margin]
+    winner = {str(v["name"]): str(v["winner"]) for v in verdicts if int(v["bits"]) == bits and v.get("winner")}
+    names = [n for n in kurt if n in winner]
     if not names:
         return None
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(9.5, 3.4))
-        m = np.array([margin[n] for n in names])
-        lim = max(1.0, float(np.nanmax(np.abs(m))))
-        sc = ax.scatter(
-            np.arange(len(names)),
-            [kurt[n] for n in names],
-            c=m,
-            cmap="coolwarm_r",
-            vmin=-lim,
-            vmax=lim,
-            s=22,
-            edgecolor="k",
-            linewidth=0.3,
-        )
+        x = np.arange(len(names))
+        y = np.array([kurt[n] for n in names])
+        fams = [f for f in FAMILY_COLORS if any(winner[n] == f for n in names)]
+        for f in fams:
+            sel = np.array([winner[n] == f for n in names])
+            ax.scatter(x[sel], y[sel], color=FAMILY_COLORS[f], s=22, edgecolor="k", linewidth=0.3, label=f"{f} wins")
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")  # 6, not 6x10^0
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
         ax.axhline(3.0, color="gray", lw=0.8, ls=":")
-        ax.text(0, 3.0, " Gaussian (3)", va="bottom", fontsize=7, color="gray")
-        cb = fig.colorbar(sc, ax=ax, pad=0.01)
-        cb.set_label(f"quant - prune SNR at {bits} bits (dB)")
+        # the label sits right of the axes, where no point can cover it
+        ax.annotate(
+            "Gaussian (3)", (1.0, 3.0), xycoords=("axes fraction", "data"), xytext=(3, 0),
+            textcoords="offset points", va="center", ha="left", fontsize=7, color="gray",
+        )  # fmt: skip
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 0.85), frameon=False)
         ax.set(xlabel="tensor (model order)", ylabel="kurtosis (Pearson, log)", title="Kurtosis map")
         fig.tight_layout()
         return save(
@@ -241,8 +243,9 @@ def fig_kurtosis_map(
             out_dir,
             "kurtosis_map",
             "Kurtosis map",
-            f"Pearson kurtosis of every tensor in model order. Colour: SNR of INT{bits} minus SNR of the best pruning of the "
-            "same size (blue: quantization better, red: pruning better). Heavy tails (high kurtosis) favour pruning (paper §3).",
+            f"Pearson kurtosis of every tensor in model order, coloured by the option family with the highest SNR at "
+            f"{bits} bits per weight (the verdict's winner at equal size). Heavy tails (high kurtosis) favour pruning "
+            "(paper §3).",
         )
 
 
@@ -358,20 +361,25 @@ def fig_allocation(
         budget = alloc_rows[0].get("budget_bits")
         if _finite(budget):
             ax.axhline(float(budget), color="k", ls=":", lw=1)
-            ax.text(
-                n - 0.5, float(budget), f" budget {float(budget):.3g}", va="bottom", ha="right", fontsize=8
-            )
+            # right of the axes, at the budget's height: it overlapped the bars inside
+            ax.annotate(
+                f"budget {float(budget):.3g}", (1.0, float(budget)), xycoords=("axes fraction", "data"),
+                xytext=(3, 0), textcoords="offset points", va="center", ha="left", fontsize=8,
+            )  # fmt: skip
         handles = [
             plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS[f])
             for f in FAMILY_COLORS
             if any(r["family"] == f for r in alloc_rows)
         ]
         labels = [f for f in FAMILY_COLORS if any(r["family"] == f for r in alloc_rows)]
-        ax.legend(handles, labels, fontsize=7, ncol=len(labels), loc="upper left")
+        # above the axes, beside the title: inside, it covered the FP16 bars
+        ax.legend(handles, labels, fontsize=7, ncol=len(labels), loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
         ax.set(
-            xlabel="tensor (model order)", ylabel="bits per weight", title="Recommended storage per tensor"
+            xlabel="tensor (model order)", ylabel="bits per weight"
         )
+        ax.set_title("Recommended storage per tensor", loc="left")
         ax.set_xlim(-0.6, n - 0.4)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.tight_layout()
         return save(
             fig,

@@ -59,7 +59,10 @@ def plot_fig3(points: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     ax.set_title("real weight tensors (dots: paper model zoo, x: pvq bundled)")
     ax.text(0.03, 0.95, "pruning better", transform=ax.transAxes, va="top", fontsize=9)
     ax.text(0.97, 0.03, "quantization better", transform=ax.transAxes, ha="right", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.07), markerscale=2)
+    handles, labels = ax.get_legend_handles_labels()  # bit-widths in order, "pvq bundled" last
+    order = sorted(range(len(labels)), key=lambda j: (labels[j] == "pvq bundled", j))
+    ax.legend([handles[j] for j in order], [labels[j] for j in order], fontsize=8, loc="lower right",
+              bbox_to_anchor=(1.0, 0.07), markerscale=2)
     kurt_all = np.array([p["kurtosis"] for p in pts], dtype=float)
     ok = np.isfinite(kurt_all) & (kurt_all > 0)
     grid = np.logspace(np.log10(kurt_all[ok].min()) - 0.05, np.log10(kurt_all[ok].max()) + 0.05, 300)
@@ -78,7 +81,9 @@ def plot_fig3(points: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
         sub.set_xscale("log")
         sub.set_title(f"{b} bits", fontsize=9)
         sub.tick_params(labelsize=7)
-        sub.legend(fontsize=6)
+        sub.legend(fontsize=7)
+        if i % 4 == 0:
+            sub.set_ylabel("density of tensors", fontsize=8)
         if i // 4 == 1 or i + 4 >= len(bits):
             sub.set_xlabel("kurtosis", fontsize=8)
     fig.suptitle(

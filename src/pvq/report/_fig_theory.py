@@ -150,8 +150,9 @@ def plot_fig2(
     for b, kc in crossover.items():
         if kc is not None:
             ax.plot([kc], [int(b)], "k.", ms=6)
-    ax.text(0.97, 0.06, "pruning better", transform=ax.transAxes, ha="right", fontsize=9, color="darkred")
-    ax.text(0.03, 0.92, "quantization better", transform=ax.transAxes, ha="left", fontsize=9, color="navy")
+    box = {"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.5}  # readable on any cell colour
+    ax.text(0.97, 0.06, "pruning better", transform=ax.transAxes, ha="right", fontsize=9, color="darkred", bbox=box)
+    ax.text(0.03, 0.92, "quantization better", transform=ax.transAxes, ha="left", fontsize=9, color="navy", bbox=box)
     ax.set_xscale("log")
     ax.set_yticks(bits)
     ax.set_xlabel("kurtosis (Pearson)")

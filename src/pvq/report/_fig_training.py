@@ -71,9 +71,11 @@ def plot_fig5(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         for x, y, pr in pts:
             if pr == 0:
                 ax.plot([x], [y], "x", color=line.get_color(), ms=10, mew=2)
+    # the cross marks each curve's unpruned point (quantization alone); say so in the legend
+    ax.plot([], [], "x", color="gray", ms=8, mew=2, ls="", label="x: no pruning (quantization only)")
     ax.set_xlabel("average bits = bits x density")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return save_png_svg(fig, out_dir, "fig5")
 

@@ -18,7 +18,7 @@ _CSS = """
 *{box-sizing:border-box}body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header{background:#1d2330;color:#fff;padding:22px 32px}header h1{margin:0;font-size:22px;font-weight:600}
 header .sub{color:#b9c0cf;font-size:13px;margin-top:4px}main{max-width:1180px;margin:0 auto;padding:20px 24px 60px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:18px 0}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:18px 0;overflow-x:auto}
 h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
 .verdict{font-size:18px;line-height:1.45}.verdict b{font-weight:650}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;font-weight:600;vertical-align:1px}
@@ -29,6 +29,8 @@ table{border-collapse:collapse;width:100%;font-size:12.5px}th,td{padding:4px 8px
 th:first-child,td:first-child{text-align:left}th{background:#eef1f7;position:sticky;top:0;cursor:pointer;user-select:none}
 th.sorted-asc::after{content:" \\25B2";font-size:9px}th.sorted-desc::after{content:" \\25BC";font-size:9px}
 tr:hover td{background:#f3f6fc}.scroll{max-height:520px;overflow:auto;border:1px solid var(--line);border-radius:6px}
+.scroll th{white-space:normal;vertical-align:bottom;min-width:3.2em}.scroll td,.scroll th{padding:4px 6px}
+.scroll td:first-child{position:sticky;left:0;background:var(--card);z-index:1}.scroll th:first-child{left:0;z-index:2}
 figure{margin:14px 0}figure img{max-width:100%;height:auto;display:block;margin:0 auto}figcaption{color:var(--mut);font-size:12.5px;margin-top:6px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:14px}@media(max-width:900px){.grid2{grid-template-columns:1fr}}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}pre{background:var(--bg);padding:10px;border-radius:6px;overflow:auto}
@@ -315,7 +317,7 @@ def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -
 
     if ctx.get("tensor_rows"):
         cols = ctx.get("tensor_columns") or [(k, k) for k in ctx["tensor_rows"][0]]
-        s = "<section id='tensors'><h2>Every tensor</h2><p class='note'>Click a header to sort; type to filter by name.</p>"
+        s = "<section id='tensors'><h2>Every tensor</h2><p class='note'>Click a header to sort; type to filter by name. The table scrolls sideways (the tensor name stays in view) when it is wider than the page.</p>"
         s += "<input class='filter' placeholder='filter by tensor name' oninput=\"pvqFilter(this,'tbl-tensors')\">"
         s += (
             "<div class='scroll'>"
