@@ -96,3 +96,40 @@ def test_channel_keep_is_validated():
         FinetuneConfig(channel_keep=0.5, kd_feature_weight=1.0, kd_features=("0",))
     with pytest.raises(ValueError, match="example"):
         prepare_from_config(_cnn(), FinetuneConfig(method="none", channel_keep=0.5))
+
+
+# ---------------------------------------------------------------- mixed precision from measured sensitivity
+
+
+def test_sensitivity_layer_bits_fits_the_budget_and_reaches_lsq() -> None:
+    from pvq.evaluate._sensitivity import Probe, measure_plan
+    from pvq.recipes import Plan, parse_recipe
+    from pvq.training import lsq_modules, sensitivity_layer_bits
+
+    model = _cnn()
+    with torch.no_grad():  # a last layer whose quantization hurts most: one large weight sets its grid
+        model[8].weight[0, 0] = 20.0
+    x = torch.randn(32, 1, 8, 8)
+    shapes = {f"{i}.weight": tuple(model[i].weight.shape) for i in (0, 3, 8)}
+    from pvq.evaluate._sensitivity import uniform_bits
+
+    budget = uniform_bits("int4:tensor:rtn", shapes)
+    plan = sensitivity_layer_bits(model, x, budget, choices=(2, 4, 8), name="cnn")
+    widths = dict(plan.layer_bits)
+    assert set(widths) == {"0", "3", "8"} and set(widths.values()) <= {2, 4, 8, 16}
+    assert plan.bits <= budget + 1e-9
+    with torch.no_grad():
+        probe = Probe("image", "cnn", x, model(x).float(), "kl", "t", len(x))
+    uniform = measure_plan(model, Plan({n: parse_recipe("int4:tensor:rtn") for n in shapes}), probe).value
+    assert plan.value <= uniform + 1e-12  # measured_plan never returns worse than a uniform width that fits
+    cfg = FinetuneConfig(method="quant", bits=4, layer_bits=plan.layer_bits)
+    assert FinetuneConfig(**cfg.to_json()) == cfg
+    lsq = prepare_from_config(copy.deepcopy(model), cfg)
+    assert {n: p.bits for n, _, p in lsq_modules(lsq)} == widths
+
+
+def test_layer_bits_are_validated() -> None:
+    with pytest.raises(ValueError, match="layer_bits"):
+        FinetuneConfig(layer_bits=(("0", 0),))
+    with pytest.raises(ValueError, match="no compressible layer nope"):
+        prepare_from_config(_cnn(), FinetuneConfig(method="quant", layer_bits=(("nope", 4),)))

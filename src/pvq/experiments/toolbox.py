@@ -12,7 +12,9 @@ N:M indices). Axes:
   B (``int q`` with ``q·N/M + index bits ≤ B``, q ≤ 8);
 * schedule: one-shot, gradual, iterative prune–train cycles, lottery ticket (IMP with rewinding);
 * distillation: LSQ and gradual pruning with KD from the uncompressed model (logits, temperature T);
-* qat: per-channel LSQ, per-channel asymmetric LSQ (LSQ+), first and last layers kept at 8 bits;
+* qat: per-channel LSQ, per-channel asymmetric LSQ (LSQ+), first and last layers kept at 8 bits, mixed precision
+  (per-layer widths from the measured sensitivity of the pretrained model, ``pvq.training.sensitivity_layer_bits``,
+  at the real bits of uniform LSQ);
 * granularity also has structured channel pruning (``pvq.deploy.structured_prune``: whole channels removed with
   torch-pruning's dependency graph, the network really shrinks) at equal parameter count: FP16 with B/16 of the
   weights kept, or int8 LSQ with B/8 kept (B < 8);
@@ -77,6 +79,8 @@ class ToolboxPreset:
     kd_alpha: float = 0.5
     kd_temperature: float = 4.0
     cycles: int = 3  # iterative prune steps / lottery rounds
+    mixed_samples: int = 256  # training examples the mixed-precision sensitivity is measured on
+    mixed_choices: tuple[int, ...] = (2, 3, 4, 5, 6, 8)  # LSQ widths a layer may get (or FP16)
     keep_run_folders: bool = False  # per-run checkpoints are deleted once a run is recorded
     transfer: TransferPreset | None = None  # an ImageNet CNN transferred to Fashion-MNIST, ``transfer_variants``
     transfer_variants: tuple[str, ...] = ("lsq", "prune_gradual", "channel_fp16")
@@ -113,6 +117,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("lsq_channel", ("qat",), "quant", "LSQ per-channel"),
     Variant("lsq_channel_asym", ("qat",), "quant", "LSQ+ per-channel asymmetric"),
     Variant("lsq_ends8", ("qat",), "quant", "LSQ, first/last layer 8 bit"),
+    Variant("lsq_mixed", ("qat",), "quant", "LSQ, mixed precision from measured sensitivity"),
     Variant("channel_fp16", ("granularity",), "prune", "channel pruning (structured), FP16"),
     Variant("channel_int8", ("granularity",), "both", "channel pruning (structured) + LSQ int8"),
     Variant("lsq_2x", ("longer",), "quant", "LSQ, 2x epochs (App. H)"),
@@ -173,6 +178,8 @@ def cell_spec(
     table: dict[str, tuple[dict[str, Any], Callable[[str, bool], str]]] = {
         "lsq": ({"method": "quant", "bits": budget}, lambda _l, _e: f"int{budget}:tensor:rtn"),
         "lsq_kd": ({"method": "quant", "bits": budget, **kd}, lambda _l, _e: f"int{budget}:tensor:rtn"),
+        # widths per layer are measured on the model (``_cells``); this is the uniform fallback
+        "lsq_mixed": ({"method": "quant", "bits": budget}, lambda _l, _e: f"int{budget}:tensor:rtn"),
         "lsq_channel": ({"method": "quant", "bits": budget, "per_channel": True},
                         lambda _l, _e: f"int{budget}:channel:rtn"),
         "lsq_channel_asym": ({"method": "quant", "bits": budget, "per_channel": True, "asymmetric": True},
@@ -231,7 +238,7 @@ PRESETS: dict[str, ToolboxPreset] = {
             pretrain=PretrainConfig(widths=(8, 16, 32), epochs=2, train_size=2048, batch_size=64, lr=0.1),
             val_size=512, val_eval=256, ft_train=256, test_size=500, epochs=1, batch_size=128,
             lr_factors=(1.0,), bn_batches=1),
-        seeds=1, score_samples=16, cycles=2),
+        seeds=1, score_samples=16, cycles=2, mixed_samples=64, mixed_choices=(2, 4, 8)),
     # cpu: sized for <= 30 min on 2 cores shared by ~12 processes (one run ~6 s: SmallResNet 8-16-32,
     # 512 images x 3 epochs at batch 64 = 24 steps; 44 cells x (2 rates + 2 seeds) = 176 runs)
     "cpu": ToolboxPreset(
@@ -277,9 +284,28 @@ def _cells(setup: FashionSetup, p: ToolboxPreset, epochs: int, names: Sequence[s
             if v.name.startswith("channel_") and not _has_torch_pruning():
                 continue
             spec = cell_spec(v, budget, p, shapes, epochs)
-            if spec is not None:
-                cells.append({"variant": v, "budget": budget, "opts": spec[0], "recipe": spec[1]})
+            if spec is None:
+                continue
+            cell = {"variant": v, "budget": budget, "opts": spec[0], "recipe": spec[1]}
+            if v.name == "lsq_mixed":
+                cell.update(_mixed_cell(setup, p, budget, spec[1]))
+            cells.append(cell)
     return cells
+
+
+def _mixed_cell(setup: FashionSetup, p: ToolboxPreset, budget: int,
+                uniform: Callable[[str, bool], str]) -> dict[str, Any]:
+    """The lsq_mixed cell's options: per-layer widths measured on ``p.mixed_samples`` training inputs, at the
+    real bits of uniform LSQ at ``budget`` (so both pay the same)."""
+    from pvq.training import sensitivity_layer_bits
+
+    n = min(p.mixed_samples, len(setup.train))
+    inputs = torch.stack([setup.train[i][0] for i in range(n)])
+    plan = sensitivity_layer_bits(setup.model, inputs, real_bits(setup.model, uniform), p.mixed_choices, MODEL)
+    widths = dict(plan.layer_bits)
+    return {"opts": {"method": "quant", "bits": budget, "layer_bits": plan.layer_bits},
+            "recipe": lambda name, _e: f"int{widths[name]}:tensor:rtn" if widths[name] <= 8 else "fp16",
+            "mixed": {"chosen": plan.chosen, "kl": plan.value, "widths": widths}}
 
 
 def _has_torch_pruning() -> bool:
@@ -363,6 +389,7 @@ def _cell_row(cell: dict, setup: FashionSetup, label: str) -> dict[str, Any]:
         "val_accuracy": cell["chosen"][1]["val_accuracy"] if cell["chosen"] else None,
         "sparsity": statistics.fmean(r["sparsity"] for r in cell["rows"]) if cell["rows"] else None,
         "epochs": cell["rows"][0]["epochs"] if cell["rows"] else None,
+        **({"mixed": cell["mixed"]} if "mixed" in cell else {}),
     }
 
 

@@ -34,6 +34,7 @@ from pvq.training._lsq import (
     mse_affine,
     mse_scale,
 )
+from pvq.training._mixed import MixedPlan, sensitivity_layer_bits
 from pvq.training._nm import nm_keep_mask, nm_pattern_ok, parse_nm, set_nm_masks
 from pvq.training._pretrain import PretrainConfig, cache_dir, pretrain_small_resnet
 from pvq.training._prune import (
@@ -105,6 +106,8 @@ __all__ = [
     "parse_nm",
     "example_input",
     "prepare_from_config",
+    "MixedPlan",
+    "sensitivity_layer_bits",
     "prepare_model",
     "pretrain_small_resnet",
     "reestimate_bn",

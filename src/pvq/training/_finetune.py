@@ -66,7 +66,8 @@ class FinetuneConfig:
     the first and last compressible layers at that width instead of ``bits``. ``channel_keep`` (0 < k < 1)
     first removes whole channels (torch-pruning, dependency graph handled, L1 magnitude) until at most that
     fraction of the conv/linear weights is left, then ``method`` fine-tunes the smaller dense network (none:
-    plain fine-tuning at FP16/FP32; quant: LSQ on it).
+    plain fine-tuning at FP16/FP32; quant: LSQ on it). ``layer_bits`` ((layer, bits), ...) sets LSQ widths per
+    layer (mixed precision, e.g. from :func:`pvq.training.sensitivity_layer_bits`), over ``bits``/``ends_bits``.
     """
 
     method: str = "quant"
@@ -99,9 +100,13 @@ class FinetuneConfig:
     asymmetric: bool = False
     ends_bits: int | None = None
     channel_keep: float | None = None
+    layer_bits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kd_features", tuple(self.kd_features))  # a JSON list round-trips
+        object.__setattr__(self, "layer_bits", tuple((str(n), int(b)) for n, b in self.layer_bits))
+        if any(not 1 <= b <= 16 for _, b in self.layer_bits):
+            raise ValueError(f"layer_bits: every width must be in 1..16, got {dict(self.layer_bits)}")
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
         if self.nm is not None:
@@ -159,6 +164,7 @@ class FinetuneConfig:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["kd_features"] = list(self.kd_features)
+        d["layer_bits"] = [list(x) for x in self.layer_bits]
         return d
 
 
@@ -182,13 +188,20 @@ class FinetuneResult:
 
 
 def prepare_model(model: nn.Module, method: str, bits: int, *, per_channel: bool = False,
-                  asymmetric: bool = False, ends_bits: int | None = None) -> nn.Module:
-    """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both)."""
+                  asymmetric: bool = False, ends_bits: int | None = None,
+                  layer_bits: Sequence[tuple[str, int]] = ()) -> nn.Module:
+    """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both) at
+    ``bits``, first/last layers at ``ends_bits``, named layers at their ``layer_bits`` width."""
     if method in ("prune", "both"):
         add_masks(model)
     if method in ("quant", "both"):
-        add_lsq(model, bits, per_channel=per_channel, asymmetric=asymmetric,
-                bits_for=first_last(model, ends_bits) if ends_bits is not None else None)
+        bits_for = first_last(model, ends_bits) if ends_bits is not None else {}
+        names = {n for n, _ in compressible_layers(model)}
+        unknown = [n for n, _ in layer_bits if n not in names]
+        if unknown:
+            raise ValueError(f"layer_bits: the model has no compressible layer {', '.join(unknown[:3])}")
+        bits_for.update(dict(layer_bits))
+        add_lsq(model, bits, per_channel=per_channel, asymmetric=asymmetric, bits_for=bits_for or None)
     return model
 
 
@@ -206,7 +219,7 @@ def prepare_from_config(model: nn.Module, cfg: FinetuneConfig, example: torch.Te
 
         model = structured_prune(model, example, cfg.channel_keep).module.train(model.training)
     return prepare_model(model, cfg.method, cfg.bits, per_channel=cfg.per_channel, asymmetric=cfg.asymmetric,
-                         ends_bits=cfg.ends_bits)
+                         ends_bits=cfg.ends_bits, layer_bits=cfg.layer_bits)
 
 
 def example_input(ds: Dataset) -> torch.Tensor:
@@ -461,6 +474,8 @@ def resume_key(cfg: FinetuneConfig) -> str:
             del d[k]
     if not d.get("kd_features"):
         d.pop("kd_features", None)
+    if not d.get("layer_bits"):
+        d.pop("layer_bits", None)
     return json.dumps(d, sort_keys=True)
 
 
