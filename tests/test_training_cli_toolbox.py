@@ -47,6 +47,8 @@ def run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
         (["--method", "prune", "--per-channel"], "--per-channel: an LSQ option"),
         (["--method", "prune", "--asymmetric"], "--asymmetric: an LSQ option"),
         (["--method", "quant", "--ends-bits", "0"], "--ends-bits: must be in 1..16"),
+        (["--method", "prune", "--mixed-precision"], "--mixed-precision: per-layer LSQ widths; needs --method quant"),
+        (["--method", "quant", "--mixed-precision", "--ends-bits", "8"], "--mixed-precision: chooses every"),
     ],
 )
 def test_toolbox_flags_bad_input_exits_2_naming_the_flag(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -75,3 +77,21 @@ def test_toolbox_flags_reach_the_run(tmp_path: Path) -> None:
     kept = sum(v.numel() for k, v in state.items() if k.endswith("weight.original") and v.ndim >= 2)
     total = sum(m.weight.numel() for m in full.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     assert 0 < kept <= 0.5 * total  # the saved network is the channel-pruned one
+
+
+@needs_fmnist
+def test_mixed_precision_flag_sets_per_layer_widths(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    src = tmp_path / "net.pt"
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)
+    out = tmp_path / "out"
+    res = run_pvq("finetune", str(src), "--method", "quant", "--bits", "3", "--mixed-precision", "--epochs", "1",
+                  "--train-size", "64", "--val-size", "64", "--test-size", "64", "--batch-size", "64", "--threads",
+                  "1", "--out", str(out), "--json")
+    assert res.returncode == 0, res.stderr
+    widths = dict(json.loads((out / "config.json").read_text())["finetune"]["layer_bits"])
+    assert "conv1" in widths and "fc" in widths and set(widths.values()) <= {2, 3, 4, 5, 6, 8, 16}
+    ex = torch.load(out / "quantized.pt", weights_only=True)
+    for name, b in widths.items():  # the exported integers use each layer's own grid
+        q = ex[name]["int"]
+        assert int(q.min()) >= -(2 ** (b - 1)) and int(q.max()) <= 2 ** (b - 1) - 1

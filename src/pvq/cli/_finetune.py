@@ -42,6 +42,10 @@ def register(app: typer.Typer) -> None:
         per_channel: bool = typer.Option(False, "--per-channel", help="LSQ with one scale per output channel"),
         asymmetric: bool = typer.Option(False, "--asymmetric", help="LSQ+ with a learned offset (unsigned grid)"),
         ends_bits: int = typer.Option(None, help="quantize the first and last layer at this many bits (e.g. 8)"),
+        mixed_precision: bool = typer.Option(
+            False, "--mixed-precision",
+            help="per-layer LSQ widths from measured sensitivity at the real bits of uniform --bits",
+        ),
         data: str = typer.Option("fashion-mnist", help="fashion-mnist | an image folder (one subfolder per class)"),
         data_root: str = typer.Option("", help="folder with the Fashion-MNIST IDX files (default: the system one)"),
         train_size: int = typer.Option(4096, help="fine-tuning subset size (0: all)"),
@@ -78,7 +82,7 @@ def register(app: typer.Typer) -> None:
         if not 8 <= size <= 4096:
             raise PvqInputError(f"--size: must be in 8..4096 pixels, got {size}")
         toolbox = toolbox_options(method, schedule, criterion, nm, channel_keep, cycles, kd_alpha, kd_temperature,
-                                  per_channel, asymmetric, ends_bits)
+                                  per_channel, asymmetric, ends_bits, mixed_precision, bits)
         try:
             cfg = FinetuneConfig(method=method, bits=bits, epochs=epochs, lr=lr, sparsity=sparsity,
                                  schedule=schedule, batch_size=batch_size, seed=seed, device=device, **toolbox)
@@ -101,6 +105,8 @@ def register(app: typer.Typer) -> None:
         model, train, val, test, origin = _load(source, data, data_root or None, train_size or None, val_size, size,
                                                 seed, cfg.device)
         test = fixed_subset(test, test_size or None, seed=seed + 2)
+        if mixed_precision:
+            cfg = _mixed_config(model, train, cfg)
         orig_acc = evaluate_accuracy(model, test, device=cfg.device)
         from contextlib import nullcontext
 
@@ -142,7 +148,7 @@ def register(app: typer.Typer) -> None:
 
 def toolbox_options(method: str, schedule: str, criterion: str, nm: str, channel_keep: float | None, cycles: int,
                     kd_alpha: float, kd_temperature: float, per_channel: bool, asymmetric: bool,
-                    ends_bits: int | None) -> dict:
+                    ends_bits: int | None, mixed_precision: bool = False, bits: int = 4) -> dict:
     """The toolbox flags as ``FinetuneConfig`` options (only those that differ from the defaults), each checked
     with a one-line error naming its flag; options that the chosen method would silently ignore are refused."""
     import math
@@ -194,7 +200,30 @@ def toolbox_options(method: str, schedule: str, criterion: str, nm: str, channel
     out.update({k: v for k, v in (("per_channel", per_channel), ("asymmetric", asymmetric)) if v})
     if ends_bits is not None:
         out["ends_bits"] = ends_bits
+    if mixed_precision:
+        if method != "quant":
+            raise PvqInputError("--mixed-precision: per-layer LSQ widths; needs --method quant")
+        if ends_bits is not None or channel_keep is not None:
+            raise PvqInputError("--mixed-precision: chooses every layer's width; drop --ends-bits/--channel-keep")
+        if not 2 <= bits <= 8:
+            raise PvqInputError(f"--mixed-precision: --bits must be in 2..8 (the measured widths), got {bits}")
     return out
+
+
+def _mixed_config(model, train, cfg):  # noqa: ANN001, ANN202
+    """``cfg`` with per-layer widths measured on up to 256 training inputs (never validation or test), at the
+    real bits (FP16 scales counted) of uniform LSQ at ``cfg.bits``."""
+    from dataclasses import replace
+
+    import torch
+
+    from pvq.evaluate._sensitivity import uniform_bits
+    from pvq.training import compressible_layers, sensitivity_layer_bits
+
+    inputs = torch.stack([train[i][0] for i in range(min(256, len(train)))]).to(cfg.device)
+    shapes = {n: tuple(m.weight.shape) for n, m in compressible_layers(model)}
+    plan = sensitivity_layer_bits(model, inputs, uniform_bits(f"int{cfg.bits}:tensor:rtn", shapes))
+    return replace(cfg, layer_bits=plan.layer_bits)
 
 
 def _save_torch(path: Path, obj: object) -> None:
