@@ -128,6 +128,14 @@ def test_sensitivity_layer_bits_fits_the_budget_and_reaches_lsq() -> None:
     assert {n: p.bits for n, _, p in lsq_modules(lsq)} == widths
 
 
+def test_layer_bits_16_leaves_the_layer_in_fp16() -> None:
+    from pvq.training import lsq_modules
+
+    cfg = FinetuneConfig(method="quant", bits=4, layer_bits=(("0", 16), ("8", 8)))
+    lsq = prepare_from_config(_cnn(), cfg)
+    assert {n: p.bits for n, _, p in lsq_modules(lsq)} == {"3": 4, "8": 8}
+
+
 def test_layer_bits_are_validated() -> None:
     with pytest.raises(ValueError, match="layer_bits"):
         FinetuneConfig(layer_bits=(("0", 0),))

@@ -81,6 +81,7 @@ class ToolboxPreset:
     cycles: int = 3  # iterative prune steps / lottery rounds
     mixed_samples: int = 256  # training examples the mixed-precision sensitivity is measured on
     mixed_choices: tuple[int, ...] = (2, 3, 4, 5, 6, 8)  # LSQ widths a layer may get (or FP16)
+    skip: tuple[str, ...] = ()  # variants this preset leaves out
     keep_run_folders: bool = False  # per-run checkpoints are deleted once a run is recorded
     transfer: TransferPreset | None = None  # an ImageNet CNN transferred to Fashion-MNIST, ``transfer_variants``
     transfer_variants: tuple[str, ...] = ("lsq", "prune_gradual", "channel_fp16")
@@ -246,7 +247,7 @@ PRESETS: dict[str, ToolboxPreset] = {
             pretrain=PretrainConfig(widths=(8, 16, 32), epochs=2, train_size=16384, batch_size=128, lr=0.1),
             val_size=5000, val_eval=500, ft_train=512, test_size=2000, epochs=3, batch_size=64,
             lr_factors=(1.0, 1 / 0.33), bn_batches=4),
-        seeds=3, score_samples=128, cycles=3,
+        seeds=3, score_samples=128, cycles=3, skip=("lsq_mixed",),
         # MobileNetV2 (ImageNet weights) transferred: 32 px, 1024 images x 2 epochs per cell, two learning rates
         transfer=TransferPreset(lr_factors=(1.0, 1 / 0.33))),
     "gpu": ToolboxPreset(
@@ -279,7 +280,7 @@ def _cells(setup: FashionSetup, p: ToolboxPreset, epochs: int, names: Sequence[s
     cells = []
     for budget in p.budgets:
         for v in VARIANTS:
-            if names is not None and v.name not in names:
+            if (names is not None and v.name not in names) or v.name in p.skip:
                 continue
             if v.name.startswith("channel_") and not _has_torch_pruning():
                 continue

@@ -67,7 +67,8 @@ class FinetuneConfig:
     first removes whole channels (torch-pruning, dependency graph handled, L1 magnitude) until at most that
     fraction of the conv/linear weights is left, then ``method`` fine-tunes the smaller dense network (none:
     plain fine-tuning at FP16/FP32; quant: LSQ on it). ``layer_bits`` ((layer, bits), ...) sets LSQ widths per
-    layer (mixed precision, e.g. from :func:`pvq.training.sensitivity_layer_bits`), over ``bits``/``ends_bits``.
+    layer (mixed precision, e.g. from :func:`pvq.training.sensitivity_layer_bits`; 16 leaves a layer in FP16),
+    over ``bits``/``ends_bits``.
     """
 
     method: str = "quant"
@@ -191,7 +192,7 @@ def prepare_model(model: nn.Module, method: str, bits: int, *, per_channel: bool
                   asymmetric: bool = False, ends_bits: int | None = None,
                   layer_bits: Sequence[tuple[str, int]] = ()) -> nn.Module:
     """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both) at
-    ``bits``, first/last layers at ``ends_bits``, named layers at their ``layer_bits`` width."""
+    ``bits``, first/last layers at ``ends_bits``, named layers at their ``layer_bits`` width (16: left FP16)."""
     if method in ("prune", "both"):
         add_masks(model)
     if method in ("quant", "both"):
@@ -201,7 +202,10 @@ def prepare_model(model: nn.Module, method: str, bits: int, *, per_channel: bool
         if unknown:
             raise ValueError(f"layer_bits: the model has no compressible layer {', '.join(unknown[:3])}")
         bits_for.update(dict(layer_bits))
-        add_lsq(model, bits, per_channel=per_channel, asymmetric=asymmetric, bits_for=bits_for or None)
+        # width 16 in layer_bits = the layer stays FP16 (a 16-bit LSQ grid adds nothing, and its exact scale
+        # search over 65,536 levels would need gigabytes)
+        wrap = [n for n in names if n not in {k for k, w in layer_bits if w >= 16}]
+        add_lsq(model, bits, wrap, per_channel=per_channel, asymmetric=asymmetric, bits_for=bits_for or None)
     return model
 
 
