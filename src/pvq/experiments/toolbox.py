@@ -247,7 +247,7 @@ PRESETS: dict[str, ToolboxPreset] = {
             pretrain=PretrainConfig(widths=(8, 16, 32), epochs=2, train_size=16384, batch_size=128, lr=0.1),
             val_size=5000, val_eval=500, ft_train=512, test_size=2000, epochs=3, batch_size=64,
             lr_factors=(1.0, 1 / 0.33), bn_batches=4),
-        seeds=3, score_samples=128, cycles=3, skip=("lsq_mixed",),
+        seeds=3, score_samples=128, cycles=3,
         # MobileNetV2 (ImageNet weights) transferred: 32 px, 1024 images x 2 epochs per cell, two learning rates
         transfer=TransferPreset(lr_factors=(1.0, 1 / 0.33))),
     "gpu": ToolboxPreset(
