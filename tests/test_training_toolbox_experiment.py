@@ -93,3 +93,73 @@ def test_toolbox_smoke_preset_runs_every_cell_in_under_a_minute(tmp_path: Path,
     paths = result.plot(tmp_path / "out" / "toolbox")
     assert (tmp_path / "out" / "toolbox" / "toolbox.md").read_text().count("\n") > len(VARIANTS)
     assert any(str(q).endswith(".png") for q in paths)
+
+
+# ---------------------------------------------------------------- structured cells, run keys, App. H
+
+
+def test_channel_cells_are_at_equal_parameter_count() -> None:
+    p = PRESETS["smoke"]
+    by = {v.name: v for v in VARIANTS}
+    for b in (8, 4, 2):
+        opts, recipe = cell_spec(by["channel_fp16"], b, p)
+        assert opts["channel_keep"] == b / 16 and opts["method"] == "none" and recipe("x", False) == "fp16"
+    assert cell_spec(by["channel_int8"], 8, p) is None
+    opts, recipe = cell_spec(by["channel_int8"], 2, p)
+    assert opts["channel_keep"] == 0.25 and opts["bits"] == 8 and recipe("x", True) == "int8:tensor:rtn"
+    opts, _ = cell_spec(by["prune_gradual_2x"], 4, p, epochs=3)
+    assert opts["epochs"] == 6 and opts["sparsity"] == prune_percent(4) / 100
+
+
+def test_real_bits_of_a_channel_pruned_model_are_counted_per_original_weight() -> None:
+    from torch import nn
+
+    from pvq.experiments.toolbox import real_bits
+
+    big = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3), nn.Linear(8, 10))
+    small = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 10))
+    n_big, n_small = 72 + 576 + 80, 36 + 144 + 40
+    assert real_bits(big, lambda _n, _e: "fp16", pruned=small) == pytest.approx(16 * n_small / n_big)
+
+
+def test_run_digest_tells_configurations_apart_but_not_seeds_or_rates() -> None:
+    from pvq.experiments.toolbox import run_digest
+    from pvq.training import FinetuneConfig
+
+    a = FinetuneConfig(method="prune", bits=4, sparsity=0.82)
+    assert run_digest(a) == run_digest(FinetuneConfig(method="prune", bits=4, sparsity=0.82, seed=2, lr=0.5))
+    assert run_digest(a) != run_digest(FinetuneConfig(method="prune", bits=4, sparsity=0.85))
+    assert run_digest(a) != run_digest(FinetuneConfig(method="prune", bits=4, sparsity=0.82, epochs=40))
+
+
+def test_paper_longer_figures_match_the_reference_tables(shared_dir: Path) -> None:
+    import csv
+
+    from pvq.experiments._paper_longer import PAPER_TABLE1_ACC, PAPER_TABLE5_ACC
+
+    cols = ["8b", "7b", "6b", "5b", "4b", "3b", "2b"]
+    for table, name in ((PAPER_TABLE1_ACC, "paper_table1_finetuning.csv"),
+                        (PAPER_TABLE5_ACC, "paper_table5_longer_finetuning.csv")):
+        with open(shared_dir / "reference" / name, newline="") as f:
+            ref = {(r["model"], r["method"]): tuple(float(r[c]) for c in cols) for r in csv.DictReader(f)}
+        for model, by_method in table.items():
+            for method, acc in by_method.items():
+                assert acc == ref[(model, method)], (name, model, method)
+
+
+def test_paper_longer_changes_and_notes() -> None:
+    from pvq.experiments._paper_longer import longer_notes, paper_longer_changes
+
+    eff = paper_longer_changes(2)["EfficientNet"]
+    assert eff == {"quant": pytest.approx(0.6), "pruning": pytest.approx(7.5), "gap1": pytest.approx(33.8),
+                   "gap5": pytest.approx(26.9)}
+
+    def row(variant: str, value: float) -> dict:
+        return {"model": "m", "variant": variant, "budget_bits": 4, "value": value, "std": 1.0, "n_seeds": 4}
+
+    notes = longer_notes([row("lsq", 80.0), row("lsq_2x", 81.0), row("prune_gradual", 70.0),
+                          row("prune_gradual_2x", 82.0)])
+    assert len(notes) == 1 and "App. H @ 4 bits" in notes[0]
+    assert "LSQ by +1.00 ± 1.41" in notes[0] and "pruning by +12.00" in notes[0] and "sign flipped" in notes[0]
+    # ResNet-50 at 4 bits: quant - pruning is +0.3 in Table 1 and -0.1 in Table 5
+    assert "paper: flipped for Resnet-50)" in notes[0]

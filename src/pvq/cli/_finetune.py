@@ -28,7 +28,24 @@ def register(app: typer.Typer) -> None:
         epochs: int = typer.Option(4, help="fine-tuning epochs"),
         lr: float = typer.Option(0.01, help="learning rate of the weights (SGD, cosine decay)"),
         sparsity: float = typer.Option(None, help="pruning sparsity (default 1 - bits/16; for --method both)"),
-        schedule: str = typer.Option("gradual", help="gradual (Zhu & Gupta, 75 % ramp) | oneshot | iterative"),
+        schedule: str = typer.Option(
+            "gradual", help="gradual (Zhu & Gupta, 75 % ramp) | oneshot | iterative | lottery (IMP + rewind)"
+        ),
+        criterion: str = typer.Option("magnitude", help="pruning saliency: magnitude | snip | grasp | fisher"),
+        nm: str = typer.Option("", "--nm", help="N:M pattern instead of a sparsity, e.g. 2:4 (needs --schedule oneshot)"),
+        channel_keep: float = typer.Option(
+            None, help="structured pruning first: keep at most this fraction (0..1) of the weights as whole channels"
+        ),
+        cycles: int = typer.Option(3, help="iterative: prune steps; lottery: training rounds (>= 2)"),
+        kd_alpha: float = typer.Option(0.0, help="knowledge distillation weight (0: off; teacher = the source model)"),
+        kd_temperature: float = typer.Option(4.0, help="distillation temperature"),
+        per_channel: bool = typer.Option(False, "--per-channel", help="LSQ with one scale per output channel"),
+        asymmetric: bool = typer.Option(False, "--asymmetric", help="LSQ+ with a learned offset (unsigned grid)"),
+        ends_bits: int = typer.Option(None, help="quantize the first and last layer at this many bits (e.g. 8)"),
+        mixed_precision: bool = typer.Option(
+            False, "--mixed-precision",
+            help="per-layer LSQ widths from measured sensitivity at the real bits of uniform --bits",
+        ),
         data: str = typer.Option("fashion-mnist", help="fashion-mnist | an image folder (one subfolder per class)"),
         data_root: str = typer.Option("", help="folder with the Fashion-MNIST IDX files (default: the system one)"),
         train_size: int = typer.Option(4096, help="fine-tuning subset size (0: all)"),
@@ -64,9 +81,11 @@ def register(app: typer.Typer) -> None:
             raise PvqInputError(f"--threads: must be >= 0 (0: torch's default), got {threads}")
         if not 8 <= size <= 4096:
             raise PvqInputError(f"--size: must be in 8..4096 pixels, got {size}")
+        toolbox = toolbox_options(method, schedule, criterion, nm, channel_keep, cycles, kd_alpha, kd_temperature,
+                                  per_channel, asymmetric, ends_bits, mixed_precision, bits)
         try:
             cfg = FinetuneConfig(method=method, bits=bits, epochs=epochs, lr=lr, sparsity=sparsity,
-                                 schedule=schedule, batch_size=batch_size, seed=seed, device=device)
+                                 schedule=schedule, batch_size=batch_size, seed=seed, device=device, **toolbox)
         except ValueError as exc:
             raise PvqInputError(f"pvq finetune: {exc}") from None
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -86,6 +105,8 @@ def register(app: typer.Typer) -> None:
         model, train, val, test, origin = _load(source, data, data_root or None, train_size or None, val_size, size,
                                                 seed, cfg.device)
         test = fixed_subset(test, test_size or None, seed=seed + 2)
+        if mixed_precision:
+            cfg = _mixed_config(model, train, cfg)
         orig_acc = evaluate_accuracy(model, test, device=cfg.device)
         from contextlib import nullcontext
 
@@ -123,6 +144,86 @@ def register(app: typer.Typer) -> None:
         else:
             print(f"{origin['model']}: uncompressed {orig_acc:.2f} %, {method} {bits} bits "
                   f"(sparsity {res.sparsity:.3f}) {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+
+
+def toolbox_options(method: str, schedule: str, criterion: str, nm: str, channel_keep: float | None, cycles: int,
+                    kd_alpha: float, kd_temperature: float, per_channel: bool, asymmetric: bool,
+                    ends_bits: int | None, mixed_precision: bool = False, bits: int = 4) -> dict:
+    """The toolbox flags as ``FinetuneConfig`` options (only those that differ from the defaults), each checked
+    with a one-line error naming its flag; options that the chosen method would silently ignore are refused."""
+    import math
+
+    from pvq.training import CRITERIA, parse_nm
+
+    pruning, quant = method in ("prune", "both"), method in ("quant", "both")
+    out: dict = {}
+    if criterion not in CRITERIA:
+        raise PvqInputError(f"--criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if criterion != "magnitude":
+        if not pruning:
+            raise PvqInputError("--criterion: ranks weights for pruning; needs --method prune or both")
+        out["criterion"] = criterion
+    if nm:
+        try:
+            parse_nm(nm)
+        except ValueError as exc:
+            raise PvqInputError(f"--nm: {exc}") from None
+        if not pruning or schedule != "oneshot":
+            raise PvqInputError(f"--nm {nm}: needs --method prune or both and --schedule oneshot")
+        out["nm"] = nm
+    if channel_keep is not None:
+        if not (0.0 < channel_keep < 1.0):
+            raise PvqInputError(f"--channel-keep: must be in (0, 1) (the fraction of weights kept), got {channel_keep}")
+        out["channel_keep"] = channel_keep
+    if cycles != 3:
+        if cycles < 1 or (schedule == "lottery" and cycles < 2):
+            raise PvqInputError(f"--cycles: must be >= 1 (>= 2 for --schedule lottery), got {cycles}")
+        if schedule not in ("iterative", "lottery"):
+            raise PvqInputError("--cycles: only with --schedule iterative or lottery")
+        out["cycles"] = cycles
+    if schedule == "lottery" and not pruning:
+        raise PvqInputError("--schedule lottery: iterative magnitude pruning; needs --method prune or both")
+    if not (math.isfinite(kd_alpha) and 0.0 <= kd_alpha <= 1.0):
+        raise PvqInputError(f"--kd-alpha: must be in [0, 1] (0: no distillation), got {kd_alpha}")
+    if not (math.isfinite(kd_temperature) and kd_temperature > 0):
+        raise PvqInputError(f"--kd-temperature: must be > 0, got {kd_temperature}")
+    if kd_alpha > 0:
+        out.update(kd_alpha=kd_alpha, kd_temperature=kd_temperature)
+    elif kd_temperature != 4.0:
+        raise PvqInputError("--kd-temperature: only with --kd-alpha > 0")
+    for flag, on in (("--per-channel", per_channel), ("--asymmetric", asymmetric),
+                     ("--ends-bits", ends_bits is not None)):
+        if on and not quant:
+            raise PvqInputError(f"{flag}: an LSQ option; needs --method quant or both")
+    if ends_bits is not None and not 1 <= ends_bits <= 16:
+        raise PvqInputError(f"--ends-bits: must be in 1..16, got {ends_bits}")
+    out.update({k: v for k, v in (("per_channel", per_channel), ("asymmetric", asymmetric)) if v})
+    if ends_bits is not None:
+        out["ends_bits"] = ends_bits
+    if mixed_precision:
+        if method != "quant":
+            raise PvqInputError("--mixed-precision: per-layer LSQ widths; needs --method quant")
+        if ends_bits is not None or channel_keep is not None:
+            raise PvqInputError("--mixed-precision: chooses every layer's width; drop --ends-bits/--channel-keep")
+        if not 2 <= bits <= 8:
+            raise PvqInputError(f"--mixed-precision: --bits must be in 2..8 (the measured widths), got {bits}")
+    return out
+
+
+def _mixed_config(model, train, cfg):  # noqa: ANN001, ANN202
+    """``cfg`` with per-layer widths measured on up to 256 training inputs (never validation or test), at the
+    real bits (FP16 scales counted) of uniform LSQ at ``cfg.bits``."""
+    from dataclasses import replace
+
+    import torch
+
+    from pvq.evaluate._sensitivity import uniform_bits
+    from pvq.training import compressible_layers, sensitivity_layer_bits
+
+    inputs = torch.stack([train[i][0] for i in range(min(256, len(train)))]).to(cfg.device)
+    shapes = {n: tuple(m.weight.shape) for n, m in compressible_layers(model)}
+    plan = sensitivity_layer_bits(model, inputs, uniform_bits(f"int{cfg.bits}:tensor:rtn", shapes))
+    return replace(cfg, layer_bits=plan.layer_bits)
 
 
 def _save_torch(path: Path, obj: object) -> None:

@@ -12,7 +12,17 @@ N:M indices). Axes:
   B (``int q`` with ``q·N/M + index bits ≤ B``, q ≤ 8);
 * schedule: one-shot, gradual, iterative prune–train cycles, lottery ticket (IMP with rewinding);
 * distillation: LSQ and gradual pruning with KD from the uncompressed model (logits, temperature T);
-* qat: per-channel LSQ, per-channel asymmetric LSQ (LSQ+), first and last layers kept at 8 bits.
+* qat: per-channel LSQ, per-channel asymmetric LSQ (LSQ+), first and last layers kept at 8 bits, mixed precision
+  (per-layer widths from the measured sensitivity of the pretrained model, ``pvq.training.sensitivity_layer_bits``,
+  at the real bits of uniform LSQ);
+* granularity also has structured channel pruning (``pvq.deploy.structured_prune``: whole channels removed with
+  torch-pruning's dependency graph, the network really shrinks) at equal parameter count: FP16 with B/16 of the
+  weights kept, or int8 LSQ with B/8 kept (B < 8);
+* longer (the paper's App. H / Table 5): LSQ and gradual magnitude pruning with twice the fine-tuning epochs,
+  set against the paper's Table 5 vs Table 1 changes (``pvq.experiments._paper_longer``).
+
+The cpu and gpu presets also run the baseline and channel cells on MobileNetV2 (ImageNet weights) transferred
+to Fashion-MNIST (``pvq.training.transfer_setup``), in ``OUT/toolbox/mobilenet_v2``.
 
 The learning rate of each cell is chosen on a validation split (seed 0 runs only); the other seeds are run
 at that rate; test accuracy is reported as mean ± std over seeds. The test split is never used to choose.
@@ -21,6 +31,8 @@ Resumable like table1: runs are appended to ``OUT/toolbox/runs.jsonl``; a ``STOP
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import shutil
 import statistics
@@ -35,16 +47,18 @@ import torch
 from pvq._io import append_jsonl, read_jsonl
 from pvq.experiments import ReproduceConfig, SimpleResult, register
 from pvq.recipes import recipe_bits
-from pvq.training._finetune import FinetuneConfig, evaluate_accuracy
+from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, example_input, resume_key
 from pvq.training._lsq import compressible_layers
 from pvq.training._pretrain import PretrainConfig
 from pvq.training._suite import (
     FashionSetup,
     SuitePreset,
+    TransferPreset,
     fashion_setup,
     lr_grid,
     run_once,
     test_selected,
+    transfer_setup,
     write_json,
 )
 
@@ -65,7 +79,12 @@ class ToolboxPreset:
     kd_alpha: float = 0.5
     kd_temperature: float = 4.0
     cycles: int = 3  # iterative prune steps / lottery rounds
+    mixed_samples: int = 256  # training examples the mixed-precision sensitivity is measured on
+    mixed_choices: tuple[int, ...] = (2, 3, 4, 5, 6, 8)  # LSQ widths a layer may get (or FP16)
+    skip: tuple[str, ...] = ()  # variants this preset leaves out
     keep_run_folders: bool = False  # per-run checkpoints are deleted once a run is recorded
+    transfer: TransferPreset | None = None  # an ImageNet CNN transferred to Fashion-MNIST, ``transfer_variants``
+    transfer_variants: tuple[str, ...] = ("lsq", "prune_gradual", "channel_fp16")
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or any(b < 2 for b in self.budgets):
@@ -99,8 +118,13 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("lsq_channel", ("qat",), "quant", "LSQ per-channel"),
     Variant("lsq_channel_asym", ("qat",), "quant", "LSQ+ per-channel asymmetric"),
     Variant("lsq_ends8", ("qat",), "quant", "LSQ, first/last layer 8 bit"),
+    Variant("lsq_mixed", ("qat",), "quant", "LSQ, mixed precision from measured sensitivity"),
+    Variant("channel_fp16", ("granularity",), "prune", "channel pruning (structured), FP16"),
+    Variant("channel_int8", ("granularity",), "both", "channel pruning (structured) + LSQ int8"),
+    Variant("lsq_2x", ("longer",), "quant", "LSQ, 2x epochs (App. H)"),
+    Variant("prune_gradual_2x", ("longer",), "prune", "gradual magnitude, 2x epochs (App. H)"),
 )
-AXES = ("baseline", "criterion", "granularity", "schedule", "distillation", "qat")
+AXES = ("baseline", "criterion", "granularity", "schedule", "distillation", "qat", "longer")
 
 
 REF_SHAPE = (32, 16, 3, 3)  # a SmallResNet conv: the default layer for the real-bits searches below
@@ -134,10 +158,13 @@ def nm_quant_bits(
 
 
 def cell_spec(
-    v: Variant, budget: int, p: ToolboxPreset, shapes: Sequence[tuple[int, ...]] = (REF_SHAPE,)
+    v: Variant, budget: int, p: ToolboxPreset, shapes: Sequence[tuple[int, ...]] = (REF_SHAPE,),
+    epochs: int | None = None,
 ) -> tuple[dict[str, Any], Callable[[str, bool], str]] | None:
     """(FinetuneConfig options, recipe of a layer given (name, is first/last)) of ``v`` at ``budget``;
-    None when the option has no configuration at that budget (or is the same run as another cell)."""
+    None when the option has no configuration at that budget (or is the same run as another cell).
+    ``epochs``: the cell's base fine-tuning length (default the preset's), doubled by the App. H cells."""
+    epochs = p.suite.epochs if epochs is None else epochs
     s = prune_percent(budget, shapes)
     prune_recipe = f"prune{s}:magnitude"
     base_prune = {"method": "prune", "bits": budget, "sparsity": s / 100}
@@ -152,6 +179,8 @@ def cell_spec(
     table: dict[str, tuple[dict[str, Any], Callable[[str, bool], str]]] = {
         "lsq": ({"method": "quant", "bits": budget}, lambda _l, _e: f"int{budget}:tensor:rtn"),
         "lsq_kd": ({"method": "quant", "bits": budget, **kd}, lambda _l, _e: f"int{budget}:tensor:rtn"),
+        # widths per layer are measured on the model (``_cells``); this is the uniform fallback
+        "lsq_mixed": ({"method": "quant", "bits": budget}, lambda _l, _e: f"int{budget}:tensor:rtn"),
         "lsq_channel": ({"method": "quant", "bits": budget, "per_channel": True},
                         lambda _l, _e: f"int{budget}:channel:rtn"),
         "lsq_channel_asym": ({"method": "quant", "bits": budget, "per_channel": True, "asymmetric": True},
@@ -162,7 +191,17 @@ def cell_spec(
         "prune_gradual_kd": ({**base_prune, "schedule": "gradual", **kd}, lambda _l, _e: prune_recipe),
         "prune_iterative": ({**base_prune, "schedule": "iterative", "cycles": p.cycles}, lambda _l, _e: prune_recipe),
         "prune_lottery": ({**base_prune, "schedule": "lottery", "cycles": p.cycles}, lambda _l, _e: prune_recipe),
+        # structured: equal parameter count (FP16 at B/16 of the weights; int8 at B/8), no index overhead
+        "channel_fp16": ({"method": "none", "bits": 16, "channel_keep": budget / 16}, lambda _l, _e: "fp16"),
+        "lsq_2x": ({"method": "quant", "bits": budget, "epochs": 2 * epochs},
+                   lambda _l, _e: f"int{budget}:tensor:rtn"),
+        "prune_gradual_2x": ({**base_prune, "schedule": "gradual", "epochs": 2 * epochs},
+                             lambda _l, _e: prune_recipe),
     }
+    if v.name == "channel_int8":
+        if budget >= 8:
+            return None  # int8 at 8 bits keeps every channel: the same as LSQ at 8 bits
+        return {"method": "quant", "bits": 8, "channel_keep": budget / 8}, lambda _l, _e: "int8:tensor:rtn"
     for crit in ("magnitude", "snip", "grasp", "fisher"):
         table[f"prune_oneshot_{crit}"] = ({**base_prune, "schedule": "oneshot", "criterion": crit,
                                            "score_samples": p.score_samples}, lambda _l, _e: prune_recipe)
@@ -171,19 +210,25 @@ def cell_spec(
     return table[v.name]
 
 
-def real_bits(model: torch.nn.Module, recipe_of: Callable[[str, bool], str], nm: str | None = None) -> float:
+def real_bits(model: torch.nn.Module, recipe_of: Callable[[str, bool], str], nm: str | None = None,
+              pruned: torch.nn.Module | None = None) -> float:
     """Real bits per weight over the compressible layers (numel-weighted ``recipe_bits``). With ``nm``,
     layers whose row length is not a multiple of M are counted with the recipe's quantization alone
-    (they are left dense)."""
+    (they are left dense). With ``pruned`` (the channel-pruned ``model``) the bits of its layers are divided
+    by ``model``'s weight count: bits per weight of the original network."""
+    total = float(sum(mod.weight.numel() for _, mod in compressible_layers(model)))
+    if pruned is not None:
+        layers = compressible_layers(pruned)
+        return sum(recipe_bits(recipe_of(n, i in (0, len(layers) - 1)), tuple(m.weight.shape)).total
+                   * m.weight.numel() for i, (n, m) in enumerate(layers)) / total
     layers = compressible_layers(model)
-    total = bits = 0.0
+    bits = 0.0
     for i, (name, mod) in enumerate(layers):
         shape = tuple(mod.weight.shape)
         r = recipe_of(name, i in (0, len(layers) - 1))
         if nm is not None and math.prod(shape[1:]) % int(nm.split(":")[1]):
             r = r.split("+", 1)[1]
         bits += recipe_bits(r, shape).total * mod.weight.numel()
-        total += mod.weight.numel()
     return bits / total
 
 
@@ -194,7 +239,7 @@ PRESETS: dict[str, ToolboxPreset] = {
             pretrain=PretrainConfig(widths=(8, 16, 32), epochs=2, train_size=2048, batch_size=64, lr=0.1),
             val_size=512, val_eval=256, ft_train=256, test_size=500, epochs=1, batch_size=128,
             lr_factors=(1.0,), bn_batches=1),
-        seeds=1, score_samples=16, cycles=2),
+        seeds=1, score_samples=16, cycles=2, mixed_samples=64, mixed_choices=(2, 4, 8)),
     # cpu: sized for <= 30 min on 2 cores shared by ~12 processes (one run ~6 s: SmallResNet 8-16-32,
     # 512 images x 3 epochs at batch 64 = 24 steps; 44 cells x (2 rates + 2 seeds) = 176 runs)
     "cpu": ToolboxPreset(
@@ -202,14 +247,20 @@ PRESETS: dict[str, ToolboxPreset] = {
             pretrain=PretrainConfig(widths=(8, 16, 32), epochs=2, train_size=16384, batch_size=128, lr=0.1),
             val_size=5000, val_eval=500, ft_train=512, test_size=2000, epochs=3, batch_size=64,
             lr_factors=(1.0, 1 / 0.33), bn_batches=4),
-        seeds=3, score_samples=128, cycles=3),
+        seeds=3, score_samples=128, cycles=3,
+        # MobileNetV2 (ImageNet weights) transferred: 32 px, 1024 images x 2 epochs per cell, two learning rates
+        transfer=TransferPreset(lr_factors=(1.0, 1 / 0.33))),
     "gpu": ToolboxPreset(
         suite=SuitePreset(
             pretrain=PretrainConfig(widths=(32, 64, 128), blocks=2, epochs=15, train_size=None, batch_size=128,
                                     lr=0.1),
             val_size=5000, val_eval=None, ft_train=None, test_size=None, epochs=20, batch_size=256,
             lr_factors=(1.0, 1 / 0.33, 0.33), bn_batches=50, threads=0),
-        seeds=3, score_samples=1024, cycles=4),
+        seeds=3, score_samples=1024, cycles=4,
+        transfer=TransferPreset(size=96, transfer_train=None, transfer_epochs=3, ft_train=None, epochs=20,
+                                batch_size=128, lr_factors=(1.0, 1 / 0.33, 0.33), val_eval=None, test_size=None,
+                                bn_batches=50),
+        transfer_variants=tuple(v.name for v in VARIANTS)),
 }
 
 
@@ -217,25 +268,68 @@ def _stopped(work: Path) -> bool:
     return (work / "STOP").exists() or (work.parent / "STOP").exists()
 
 
-def _run_cells(setup: FashionSetup, p: ToolboxPreset, cfg: ReproduceConfig, work: Path) -> tuple[list[dict], bool]:
-    """Every (variant, budget) cell: seed 0 at every learning rate, then the other seeds at the chosen one.
-    Returns (one dict per cell with its runs' rows and test accuracies, stopped early)."""
-    s = p.suite
-    runs_file, test_file = work / "runs.jsonl", work / "test.jsonl"
-    cells = []
+def run_digest(fc: FinetuneConfig) -> str:
+    """8 hex digits of every option of ``fc`` but its seed, learning rate and device: part of a run's key, so a
+    recorded run is reused only for the very configuration it was made with (a changed sparsity grid reruns)."""
+    d = {k: v for k, v in json.loads(resume_key(fc)).items() if k not in ("seed", "lr")}
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _cells(setup: FashionSetup, p: ToolboxPreset, epochs: int, names: Sequence[str] | None) -> list[dict]:
     shapes = [tuple(mod.weight.shape) for _, mod in compressible_layers(setup.model)]
+    cells = []
     for budget in p.budgets:
         for v in VARIANTS:
-            spec = cell_spec(v, budget, p, shapes)
-            if spec is not None:
-                cells.append({"variant": v, "budget": budget, "opts": spec[0], "recipe": spec[1]})
+            if (names is not None and v.name not in names) or v.name in p.skip:
+                continue
+            if v.name.startswith("channel_") and not _has_torch_pruning():
+                continue
+            spec = cell_spec(v, budget, p, shapes, epochs)
+            if spec is None:
+                continue
+            cell = {"variant": v, "budget": budget, "opts": spec[0], "recipe": spec[1]}
+            if v.name == "lsq_mixed":
+                cell.update(_mixed_cell(setup, p, budget, spec[1]))
+            cells.append(cell)
+    return cells
+
+
+def _mixed_cell(setup: FashionSetup, p: ToolboxPreset, budget: int,
+                uniform: Callable[[str, bool], str]) -> dict[str, Any]:
+    """The lsq_mixed cell's options: per-layer widths measured on ``p.mixed_samples`` training inputs, at the
+    real bits of uniform LSQ at ``budget`` (so both pay the same)."""
+    from pvq.training import sensitivity_layer_bits
+
+    n = min(p.mixed_samples, len(setup.train))
+    inputs = torch.stack([setup.train[i][0] for i in range(n)])
+    plan = sensitivity_layer_bits(setup.model, inputs, real_bits(setup.model, uniform), p.mixed_choices, MODEL)
+    widths = dict(plan.layer_bits)
+    return {"opts": {"method": "quant", "bits": budget, "layer_bits": plan.layer_bits},
+            "recipe": lambda name, _e: f"int{widths[name]}:tensor:rtn" if widths[name] <= 8 else "fp16",
+            "mixed": {"chosen": plan.chosen, "kl": plan.value, "widths": widths}}
+
+
+def _has_torch_pruning() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch_pruning") is not None
+
+
+def _run_cells(setup: FashionSetup, p: ToolboxPreset, spec: SuitePreset | TransferPreset, cfg: ReproduceConfig,
+               work: Path, names: Sequence[str] | None = None) -> tuple[list[dict], bool]:
+    """Every (variant, budget) cell (``names``: only these variants): seed 0 at every learning rate of
+    ``spec``, then the other seeds at the chosen one. Returns (one dict per cell with its runs' rows and test
+    accuracies, stopped early)."""
+    runs_file, test_file = work / "runs.jsonl", work / "test.jsonl"
+    cells = _cells(setup, p, spec.epochs, names)
 
     def run(cell: dict, lr: float, seed: int) -> dict[str, Any] | None:
         if _stopped(work):
             return None
-        fc = FinetuneConfig(epochs=s.epochs, lr=lr, batch_size=s.batch_size, weight_decay=s.weight_decay,
-                            bn_batches=s.bn_batches, seed=cfg.seed + seed, device=cfg.device, **cell["opts"])
-        key = f"{cell['variant'].name}_{cell['budget']}b_lr{lr:g}_seed{seed}"
+        opts = {"epochs": spec.epochs, **cell["opts"]}
+        fc = FinetuneConfig(lr=lr, batch_size=spec.batch_size, weight_decay=spec.weight_decay,
+                            bn_batches=spec.bn_batches, seed=cfg.seed + seed, device=cfg.device, **opts)
+        key = f"{cell['variant'].name}_{cell['budget']}b_{run_digest(fc)}_lr{lr:g}_seed{seed}"
         return run_once(setup, fc, work / "runs", runs_file, resume=cfg.resume, key=key)
 
     tested = {r["key"]: r["test_accuracy"] for r in read_jsonl(test_file)}
@@ -248,7 +342,7 @@ def _run_cells(setup: FashionSetup, p: ToolboxPreset, cfg: ReproduceConfig, work
                 shutil.rmtree(work / "runs" / row["key"], ignore_errors=True)
         return tested[row["key"]]
 
-    grid = lr_grid(s)
+    grid = lr_grid(spec)
     for lr in grid:  # pass 1: seed 0 at every learning rate (a complete single-seed table after the first)
         for cell in cells:
             cell.setdefault("seed0", {})[lr] = run(cell, lr, 0)
@@ -273,19 +367,30 @@ def _run_cells(setup: FashionSetup, p: ToolboxPreset, cfg: ReproduceConfig, work
     return cells, _stopped(work)
 
 
-def _cell_row(cell: dict, model: torch.nn.Module) -> dict[str, Any]:
+def _cell_row(cell: dict, setup: FashionSetup, label: str) -> dict[str, Any]:
     v: Variant = cell["variant"]
     vals = cell.get("test", [])
     n = len(vals)
+    keep = cell["opts"].get("channel_keep")
+    pruned = None
+    if keep is not None:  # the architecture the runs trained (deterministic in the pretrained model)
+        from pvq.deploy import structured_prune
+
+        pruned = structured_prune(setup.model, example_input(setup.train), keep).module
     return {
-        "model": MODEL, "variant": v.name, "label": v.label, "axes": list(v.axes), "family": v.family,
-        "budget_bits": cell["budget"], "real_bits": real_bits(model, cell["recipe"], cell["opts"].get("nm")),
+        "model": label, "variant": v.name, "label": v.label, "axes": list(v.axes), "family": v.family,
+        "budget_bits": cell["budget"],
+        "real_bits": real_bits(setup.model, cell["recipe"], cell["opts"].get("nm"), pruned),
+        "channel_keep": keep,
+        "weights_kept": None if pruned is None else sum(m.weight.numel() for _, m in compressible_layers(pruned))
+        / sum(m.weight.numel() for _, m in compressible_layers(setup.model)),
         "bits": cell["opts"]["bits"], "method": cell["opts"]["method"], "metric": "accuracy", "split": "test",
         "value": statistics.fmean(vals) if n else None, "std": statistics.stdev(vals) if n >= 2 else None,
         "n_seeds": n, "values": vals, "lr": cell["chosen"][0] if cell["chosen"] else None,
         "val_accuracy": cell["chosen"][1]["val_accuracy"] if cell["chosen"] else None,
         "sparsity": statistics.fmean(r["sparsity"] for r in cell["rows"]) if cell["rows"] else None,
         "epochs": cell["rows"][0]["epochs"] if cell["rows"] else None,
+        **({"mixed": cell["mixed"]} if "mixed" in cell else {}),
     }
 
 
@@ -297,6 +402,15 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
     pruning cell of the table. "ahead" needs a difference above 2 standard errors of the two means (a
     rough rule at 3 seeds, not a test).
     """
+    out = []
+    models = list(dict.fromkeys(r.get("model", MODEL) for r in rows))
+    for model in models:
+        out += _verdicts_of([r for r in rows if r.get("model", MODEL) == model],
+                            "" if model == models[0] else f"{model}: ")
+    return out
+
+
+def _verdicts_of(rows: list[dict[str, Any]], prefix: str) -> list[str]:
     out = []
     done = [r for r in rows if r.get("value") is not None and r.get("variant") != "uncompressed"]
 
@@ -312,6 +426,8 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
                 bq, bp = named.get("lsq"), named.get("prune_gradual")
             elif axis == "distillation":
                 bq, bp = named.get("lsq_kd"), named.get("prune_gradual_kd")
+            elif axis == "longer":
+                bq, bp = named.get("lsq_2x"), named.get("prune_gradual_2x")
             elif axis == "qat":
                 bq, bp = best([r for r in on_axis if r["family"] == "quant"]), best(
                     [r for r in at if r["family"] in ("prune", "both")])
@@ -328,13 +444,35 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             else:
                 word = "quantization ahead" if d > 2 * se else "pruning ahead" if -d > 2 * se else "within 2 SE"
                 spread = f"2 SE {2 * se:.2f}"
-            out.append(f"{axis} @ {b} bits: {bq['variant']} {bq['value']:.2f} vs {bp['variant']} {bp['value']:.2f} "
+            out.append(f"{prefix}{axis} @ {b} bits: {bq['variant']} {bq['value']:.2f} vs {bp['variant']} {bp['value']:.2f} "
                        f"-> {word} (diff {d:+.2f} points, {spread}, n = {bq['n_seeds']}/{bp['n_seeds']} seeds)")
     return out
 
 
+def _uncompressed_row(label: str, value: float) -> dict[str, Any]:
+    return {"model": label, "variant": "uncompressed", "label": "pretrained, no fine-tuning", "axes": [],
+            "family": "none", "budget_bits": 32, "real_bits": 32.0, "bits": 32, "method": "none",
+            "metric": "accuracy", "split": "test", "value": value, "std": None, "n_seeds": 1, "values": [value]}
+
+
+def _pretrained_accuracy(setup: FashionSetup, work: Path, device: str) -> float:
+    test_file = work / "test.jsonl"
+    tested = {r["key"]: r["test_accuracy"] for r in read_jsonl(test_file)}
+    if "pretrained" not in tested:
+        tested["pretrained"] = evaluate_accuracy(setup.model, setup.test, device=device)
+        append_jsonl(test_file, [{"key": "pretrained", "test_accuracy": tested["pretrained"]}])
+    return tested["pretrained"]
+
+
+def _run_meta(work: Path) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in ("key", "val_accuracy", "sparsity", "seconds", "step_seconds")}
+            for r in read_jsonl(work / "runs.jsonl")]
+
+
 @register("toolbox")
 def toolbox(cfg: ReproduceConfig) -> SimpleResult:
+    from pvq.experiments._paper_longer import longer_notes
+
     p = PRESETS[cfg.preset]
     s = p.suite
     if s.threads:
@@ -344,30 +482,44 @@ def toolbox(cfg: ReproduceConfig) -> SimpleResult:
     t0 = time.perf_counter()
     setup = fashion_setup(s, cfg.seed, cfg.device)
     write_json(work / "pretrained.json", setup.info)
-    test_file = work / "test.jsonl"
-    tested = {r["key"]: r["test_accuracy"] for r in read_jsonl(test_file)}
-    if "pretrained" not in tested:
-        tested["pretrained"] = evaluate_accuracy(setup.model, setup.test, device=cfg.device)
-        append_jsonl(test_file, [{"key": "pretrained", "test_accuracy": tested["pretrained"]}])
-    cells, stopped = _run_cells(setup, p, cfg, work)
-    rows: list[dict[str, Any]] = [{
-        "model": MODEL, "variant": "uncompressed", "label": "pretrained, no fine-tuning", "axes": [],
-        "family": "none", "budget_bits": 32, "real_bits": 32.0, "bits": 32, "method": "none", "metric": "accuracy",
-        "split": "test", "value": tested["pretrained"], "std": None, "n_seeds": 1, "values": [tested["pretrained"]],
-    }]
-    rows += [_cell_row(c, setup.model) for c in cells]
-    runs = [r for r in read_jsonl(work / "runs.jsonl")]
+    pre = _pretrained_accuracy(setup, work, cfg.device)
+    cells, stopped = _run_cells(setup, p, s, cfg, work)
+    rows: list[dict[str, Any]] = [_uncompressed_row(MODEL, pre)]
+    rows += [_cell_row(c, setup, MODEL) for c in cells]
+    t = p.transfer
+    tnote = "no MobileNetV2 transfer part in this preset"
+    meta: dict[str, Any] = {"preset": cfg.preset, "pretrained": setup.info, "lr_grid": lr_grid(s)}
+    if t is not None and not stopped:
+        tsetup = transfer_setup(t, s, cfg.seed, cfg.device)
+        twork = work / t.name
+        twork.mkdir(parents=True, exist_ok=True)
+        label = f"{t.name}_fmnist"
+        tcells, stopped = _run_cells(tsetup, p, t, cfg, twork, p.transfer_variants)
+        rows.append(_uncompressed_row(label, _pretrained_accuracy(tsetup, twork, cfg.device)))
+        rows += [_cell_row(c, tsetup, label) for c in tcells]
+        meta["transfer"] = {"info": tsetup.info, "lr_grid": lr_grid(t), "runs": _run_meta(twork)}
+        tnote = (f"{label}: torchvision-layout {t.name} with its ImageNet weights, new 10-class head, inputs resized "
+                 f"to {t.size} px, whole net trained {t.transfer_epochs} epoch(s) on {t.transfer_train or 'all'} "
+                 f"images (validation {tsetup.info.get('val_accuracy', float('nan')):.2f} %); cells "
+                 f"{list(p.transfer_variants)}: {t.epochs} epochs on {t.ft_train or 'all'} images, batch "
+                 f"{t.batch_size}, wd {t.weight_decay}, lr grid {lr_grid(t)} chosen on {t.val_eval or 'all'} "
+                 f"validation images, test {t.test_size or 'all'} images")
     notes = [
         f"Model/data differ from the paper: SmallResNet (widths {s.pretrain.widths}, "
         f"{setup.info.get('num_params', '?')} params) pretrained by pvq on {s.pretrain.train_size or 'all'} "
-        f"Fashion-MNIST images ({s.pretrain.epochs} epochs), not ImageNet models; no MobileNetV2 transfer part.",
+        f"Fashion-MNIST images ({s.pretrain.epochs} epochs), not ImageNet models; {tnote}.",
         f"Every cell: {s.epochs} epoch(s) on a fixed subset of {s.ft_train or 'all'} training images, batch "
-        f"{s.batch_size} (equal optimizer steps for every option, lottery rounds included), SGD momentum 0.9, "
+        f"{s.batch_size} (equal optimizer steps for every option, lottery rounds included; the App. H cells "
+        f"lsq_2x / prune_gradual_2x run {2 * s.epochs}), SGD momentum 0.9, "
         f"wd {s.weight_decay}, cosine LR (restarted each lottery round), BN re-estimated on {s.bn_batches} batches.",
         "Budgets are real bits per weight incl. overhead (pvq.recipes.recipe_bits): unstructured pruning keeps "
-        "FP16 values + a bitmask with its row offsets (sparsity rounded up to a whole percent, on a 32x16x3x3 conv); "
-        "LSQ pays FP16 scales (and zero points); N:M pays its index bits and uses the widest int grid <= 8 bits "
-        "that fits (so at 8 bits N:M cells sit near 5 bits, under budget); real_bits gives each cell's figure.",
+        "FP16 values + a bitmask with its row offsets (sparsity: the least whole percent that fits, averaged "
+        "over the model's own layers); LSQ pays FP16 scales (and zero points); N:M pays its index bits and uses "
+        "the widest int grid <= 8 bits that fits; real_bits gives each cell's figure.",
+        "Structured channel pruning (pvq.deploy.structured_prune, torch-pruning, L1 importance, the same channel "
+        "ratio per layer, classes kept) is one-shot before fine-tuning and compared at equal parameter count: "
+        "FP16 keeps at most B/16 of the conv/linear weights (no index bits: the network itself is smaller), "
+        "int8 LSQ at most B/8; real_bits = bits of the smaller network per weight of the original.",
         f"Learning rate per cell chosen on {s.val_eval or s.val_size} held-out validation images from the grid "
         f"{lr_grid(s)} using the seed-0 run only; {p.seeds - 1} further seed(s) run at the chosen rate; value = "
         f"mean test accuracy on {s.test_size or 'all 10000'} test images, std = sample standard deviation over "
@@ -377,13 +529,19 @@ def toolbox(cfg: ReproduceConfig) -> SimpleResult:
         f"Fisher from per-example gradients. Iterative: {p.cycles} prune steps over the first 75 % of steps; "
         f"lottery: {p.cycles} rounds (dense, then pruned to equal fractions of the rest), rewinding weights "
         "and optimizer state to 10 % into round 0. KD: alpha "
-        f"{p.kd_alpha}, T {p.kd_temperature}, logits only. Structured (channel) pruning: not included.",
+        f"{p.kd_alpha}, T {p.kd_temperature}, logits only.",
+        "App. H: the paper doubles 20 ImageNet epochs for ResNet-50, EfficientNet-B0 and ViT; here the base "
+        f"length is {s.epochs} epoch(s) on {s.ft_train or 'all'} images, so '2x' is a much shorter schedule and "
+        "the per-model changes are not comparable in size, only in direction and in whether the verdict holds.",
     ]
+    if not _has_torch_pruning():
+        notes.append("torch-pruning is not installed (pip install 'pvq[deploy]'): no structured pruning cells.")
     notes += verdicts(rows)
+    notes += longer_notes(rows)
     if stopped:
         notes.append("Run was stopped early by a STOP file: cells without results have value null.")
-    meta = {"preset": cfg.preset, "pretrained": setup.info, "lr_grid": lr_grid(s), "seconds": time.perf_counter() - t0,
-            "runs": [{k: r[k] for k in ("key", "val_accuracy", "sparsity", "seconds", "step_seconds")} for r in runs]}
+    meta["seconds"] = time.perf_counter() - t0
+    meta["runs"] = _run_meta(work)
     return SimpleResult("toolbox", rows, notes, meta, plotter=_plot)
 
 
@@ -391,7 +549,15 @@ def toolbox(cfg: ReproduceConfig) -> SimpleResult:
 
 
 def toolbox_markdown(rows: list[dict[str, Any]]) -> str:
-    """One line per (axis, option): test accuracy mean ± std (real bits) per budget."""
+    """One table per model, one line per (axis, option): test accuracy mean ± std (real bits) per budget."""
+    models = list(dict.fromkeys(r.get("model", MODEL) for r in rows))
+    if len(models) == 1:
+        return _markdown_of(rows)
+    return "\n".join(f"### {m}\n\n" + _markdown_of([r for r in rows if r.get("model", MODEL) == m])
+                     for m in models)
+
+
+def _markdown_of(rows: list[dict[str, Any]]) -> str:
     budgets = sorted({r["budget_bits"] for r in rows if r["variant"] != "uncompressed"}, reverse=True)
     head = "| axis | option | " + " | ".join(f"{b} bits" for b in budgets) + " |"
     lines = [head, "|" + " --- |" * (2 + len(budgets))]
@@ -427,7 +593,7 @@ def _plot(result: SimpleResult, out_dir: Path) -> list[Path]:
     from pvq._io import atomic_write_text
     from pvq.report._save import save_png_svg
 
-    rows = result.rows()
+    rows = [r for r in result.rows() if r.get("model", MODEL) == MODEL]  # the SmallResNet table
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(AXES), figsize=(3.2 * len(AXES), 3.4), sharey=True)
     for ax, axis in zip(axes, AXES, strict=True):
@@ -446,5 +612,5 @@ def _plot(result: SimpleResult, out_dir: Path) -> list[Path]:
     fig.tight_layout()
     paths = list(save_png_svg(fig, out_dir, "toolbox"))
     md = out_dir / "toolbox.md"
-    atomic_write_text(md, toolbox_markdown(rows) + "\n" + "\n".join(f"- {n}" for n in result.notes) + "\n")
+    atomic_write_text(md, toolbox_markdown(result.rows()) + "\n" + "\n".join(f"- {n}" for n in result.notes) + "\n")
     return [*paths, md]

@@ -16,6 +16,7 @@ from pvq.training._finetune import (
     FinetuneConfig,
     FinetuneResult,
     evaluate_accuracy,
+    example_input,
     finetune,
     prepare_from_config,
     prepare_model,
@@ -33,6 +34,7 @@ from pvq.training._lsq import (
     mse_affine,
     mse_scale,
 )
+from pvq.training._mixed import MixedPlan, sensitivity_layer_bits
 from pvq.training._nm import nm_keep_mask, nm_pattern_ok, parse_nm, set_nm_masks
 from pvq.training._pretrain import PretrainConfig, cache_dir, pretrain_small_resnet
 from pvq.training._prune import (
@@ -102,7 +104,10 @@ __all__ = [
     "nm_keep_mask",
     "nm_pattern_ok",
     "parse_nm",
+    "example_input",
     "prepare_from_config",
+    "MixedPlan",
+    "sensitivity_layer_bits",
     "prepare_model",
     "pretrain_small_resnet",
     "reestimate_bn",

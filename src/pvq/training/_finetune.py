@@ -8,7 +8,8 @@ its statistics are re-estimated on training batches after training. Optionally, 
 (SNR, linear CKA; App. I). A checkpoint is written after every epoch; ``resume=True`` continues from it.
 
 The guide's toolbox (issue 15) as options of the same loop: pruning ``criterion`` (magnitude, snip, grasp,
-fisher; ``pvq.training.saliency``), ``nm`` masks (2:4, 4:8, one-shot, pattern kept), ``schedule`` lottery
+fisher; ``pvq.training.saliency``), ``nm`` masks (2:4, 4:8, one-shot, pattern kept), structured channel pruning
+before fine-tuning (``channel_keep``; :func:`pvq.deploy.structured_prune`, so the network really shrinks), ``schedule`` lottery
 (iterative magnitude pruning with rewinding), knowledge distillation from the uncompressed model
 (``kd_alpha`` > 0), per-channel / asymmetric LSQ and first/last layers at ``ends_bits``.
 """
@@ -43,7 +44,7 @@ from pvq.training._repr import capture_activations, representation_distances
 from pvq.training._schedule import LotterySchedule, SparsitySchedule, make_schedule
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "prepare_model", "prepare_from_config",
-           "evaluate_accuracy", "METHODS", "SCHEDULES"]
+           "evaluate_accuracy", "example_input", "METHODS", "SCHEDULES"]
 
 METHODS = ("none", "quant", "prune", "both")
 SCHEDULES = ("gradual", "oneshot", "iterative", "lottery")
@@ -62,7 +63,12 @@ class FinetuneConfig:
     ``schedule`` lottery = ``cycles`` rounds with rewinding to step ``floor(rewind_fraction · round)``;
     ``kd_alpha`` > 0 distils from the uncompressed model at ``kd_temperature`` (plus ``kd_feature_weight`` ×
     MSE on the outputs of ``kd_features``); ``per_channel`` / ``asymmetric`` LSQ; ``ends_bits`` quantizes
-    the first and last compressible layers at that width instead of ``bits``.
+    the first and last compressible layers at that width instead of ``bits``. ``channel_keep`` (0 < k < 1)
+    first removes whole channels (torch-pruning, dependency graph handled, L1 magnitude) until at most that
+    fraction of the conv/linear weights is left, then ``method`` fine-tunes the smaller dense network (none:
+    plain fine-tuning at FP16/FP32; quant: LSQ on it). ``layer_bits`` ((layer, bits), ...) sets LSQ widths per
+    layer (mixed precision, e.g. from :func:`pvq.training.sensitivity_layer_bits`; 16 leaves a layer in FP16),
+    over ``bits``/``ends_bits``.
     """
 
     method: str = "quant"
@@ -94,9 +100,14 @@ class FinetuneConfig:
     per_channel: bool = False
     asymmetric: bool = False
     ends_bits: int | None = None
+    channel_keep: float | None = None
+    layer_bits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kd_features", tuple(self.kd_features))  # a JSON list round-trips
+        object.__setattr__(self, "layer_bits", tuple((str(n), int(b)) for n, b in self.layer_bits))
+        if any(not 1 <= b <= 16 for _, b in self.layer_bits):
+            raise ValueError(f"layer_bits: every width must be in 1..16, got {dict(self.layer_bits)}")
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
         if self.nm is not None:
@@ -109,6 +120,11 @@ class FinetuneConfig:
             raise ValueError("schedule lottery needs cycles >= 2 (a dense round, then pruned rounds)")
         if self.kd_alpha > 0 or self.kd_feature_weight > 0:
             self.distill_config()  # validates
+        if self.channel_keep is not None:
+            if not 0.0 < self.channel_keep < 1.0:
+                raise ValueError(f"channel_keep must be in (0, 1), got {self.channel_keep}")
+            if self.kd_feature_weight > 0:
+                raise ValueError("channel_keep: feature distillation needs equal feature widths; use logits only")
         if self.ends_bits is not None and not 1 <= self.ends_bits <= 16:
             raise ValueError(f"ends_bits must be in 1..16, got {self.ends_bits}")
         if self.method not in METHODS:
@@ -149,6 +165,7 @@ class FinetuneConfig:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["kd_features"] = list(self.kd_features)
+        d["layer_bits"] = [list(x) for x in self.layer_bits]
         return d
 
 
@@ -156,7 +173,7 @@ class FinetuneConfig:
 # of an older pvq (made with these defaults) still resumes.
 _TOOLBOX_DEFAULTS = {k: FinetuneConfig.__dataclass_fields__[k].default for k in (
     "criterion", "nm", "score_samples", "cycles", "rewind_fraction", "kd_alpha", "kd_temperature",
-    "kd_feature_weight", "per_channel", "asymmetric", "ends_bits")}
+    "kd_feature_weight", "per_channel", "asymmetric", "ends_bits", "channel_keep")}
 
 
 @dataclass
@@ -172,20 +189,46 @@ class FinetuneResult:
 
 
 def prepare_model(model: nn.Module, method: str, bits: int, *, per_channel: bool = False,
-                  asymmetric: bool = False, ends_bits: int | None = None) -> nn.Module:
-    """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both)."""
+                  asymmetric: bool = False, ends_bits: int | None = None,
+                  layer_bits: Sequence[tuple[str, int]] = ()) -> nn.Module:
+    """Add the method's parametrizations in place: masks (prune, both) first, then LSQ (quant, both) at
+    ``bits``, first/last layers at ``ends_bits``, named layers at their ``layer_bits`` width (16: left FP16)."""
     if method in ("prune", "both"):
         add_masks(model)
     if method in ("quant", "both"):
-        add_lsq(model, bits, per_channel=per_channel, asymmetric=asymmetric,
-                bits_for=first_last(model, ends_bits) if ends_bits is not None else None)
+        bits_for = first_last(model, ends_bits) if ends_bits is not None else {}
+        names = {n for n, _ in compressible_layers(model)}
+        unknown = [n for n, _ in layer_bits if n not in names]
+        if unknown:
+            raise ValueError(f"layer_bits: the model has no compressible layer {', '.join(unknown[:3])}")
+        bits_for.update(dict(layer_bits))
+        # width 16 in layer_bits = the layer stays FP16 (a 16-bit LSQ grid adds nothing, and its exact scale
+        # search over 65,536 levels would need gigabytes)
+        wrap = [n for n in names if n not in {k for k, w in layer_bits if w >= 16}]
+        add_lsq(model, bits, wrap, per_channel=per_channel, asymmetric=asymmetric, bits_for=bits_for or None)
     return model
 
 
-def prepare_from_config(model: nn.Module, cfg: FinetuneConfig) -> nn.Module:
-    """``prepare_model`` with every parametrization option of ``cfg`` (to reload a run's saved state)."""
+def prepare_from_config(model: nn.Module, cfg: FinetuneConfig, example: torch.Tensor | None = None) -> nn.Module:
+    """``prepare_model`` with every option of ``cfg`` (to reload a run's saved state); returns the model to use.
+
+    With ``cfg.channel_keep`` the result is a new, channel-pruned module (deterministic: the same pretrained
+    model gives the same architecture) and ``example`` (one input batch, (B, ...)) is needed to trace it;
+    otherwise ``model`` itself is changed in place and returned."""
+    if cfg.channel_keep is not None:
+        if example is None:
+            raise ValueError("prepare_from_config: channel_keep needs an example input to trace the model")
+        # the deployment's torch-pruning machinery: one implementation of channel pruning in pvq
+        from pvq.deploy import structured_prune
+
+        model = structured_prune(model, example, cfg.channel_keep).module.train(model.training)
     return prepare_model(model, cfg.method, cfg.bits, per_channel=cfg.per_channel, asymmetric=cfg.asymmetric,
-                         ends_bits=cfg.ends_bits)
+                         ends_bits=cfg.ends_bits, layer_bits=cfg.layer_bits)
+
+
+def example_input(ds: Dataset) -> torch.Tensor:
+    """The first input of ``ds`` as a batch of one, (1, ...): what torch-pruning traces."""
+    return ds[0][0].unsqueeze(0)
 
 
 @torch.no_grad()
@@ -232,7 +275,7 @@ def finetune(
     torch.manual_seed(cfg.seed)
     original = model
     model = copy.deepcopy(model).to(device)
-    prepare_from_config(model, cfg)
+    model = prepare_from_config(model, cfg, example_input(train).to(device) if cfg.channel_keep else None)
     loss_fn = loss_fn or nn.functional.cross_entropy
     distiller = None
     if cfg.kd_alpha > 0 or cfg.kd_feature_weight > 0:
@@ -435,6 +478,8 @@ def resume_key(cfg: FinetuneConfig) -> str:
             del d[k]
     if not d.get("kd_features"):
         d.pop("kd_features", None)
+    if not d.get("layer_bits"):
+        d.pop("layer_bits", None)
     return json.dumps(d, sort_keys=True)
 
 

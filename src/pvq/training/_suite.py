@@ -21,7 +21,13 @@ from torch.utils.data import Dataset
 
 from pvq._io import append_jsonl, atomic_write_text, read_jsonl
 from pvq.training._data import dataset_len, fixed_subset, train_val_split
-from pvq.training._finetune import FinetuneConfig, evaluate_accuracy, finetune, prepare_from_config
+from pvq.training._finetune import (
+    FinetuneConfig,
+    evaluate_accuracy,
+    example_input,
+    finetune,
+    prepare_from_config,
+)
 from pvq.training._pretrain import PretrainConfig, pretrain_small_resnet
 
 __all__ = ["SuitePreset", "TransferPreset", "transfer_setup", "FashionSetup", "fashion_setup", "run_once", "select_by_validation", "lr_grid",
@@ -127,7 +133,8 @@ def select_by_validation(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, An
 def test_selected(setup: FashionSetup, row: dict[str, Any], work: Path, device: str = "cpu") -> float:
     """Test accuracy (%) of the saved final model of a run row."""
     cfg = FinetuneConfig(**row["config"])
-    model = prepare_from_config(copy.deepcopy(setup.model), cfg)
+    ex = example_input(setup.train) if cfg.channel_keep is not None else None
+    model = prepare_from_config(copy.deepcopy(setup.model), cfg, ex)
     state = torch.load(work / row["key"] / "final.pt", map_location=device, weights_only=True)
     model.load_state_dict(state)
     return evaluate_accuracy(model.to(device), setup.test, device=device)
