@@ -25,6 +25,7 @@ from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
 from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
+from pvq.compare._deploy_stage import DEPLOY_BATCHES, DEPLOY_OPTIONS, check_deploy_options
 from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, parse_lines
 from pvq.compare._measure import extra_options
 from pvq.compare._options import Option, options_from_rows
@@ -50,7 +51,9 @@ class CompareConfig:
     per layer the layer-wise comparison samples (0 layers: skip); ``calib_samples``: calibration inputs;
     ``solve_time_s``: time limit per exact solve; ``layer_time_s``: total time for the layer-wise stage;
     ``eval``: apply each option of ``eval_lines`` at each of ``eval_budgets`` (real bits per weight) to the
-    whole model and measure its quality on held-out data (:mod:`pvq.compare._eval_stage`).
+    whole model and measure its quality on held-out data (:mod:`pvq.compare._eval_stage`); ``deploy``: build
+    each of ``deploy_options`` as a deployed artifact and measure real bytes, latency ratio vs FP32 at each of
+    ``deploy_batches`` (median of ``deploy_repeats``) and quality (:mod:`pvq.compare._deploy_stage`).
     """
 
     source: str = "mobilenet_v2"
@@ -69,6 +72,10 @@ class CompareConfig:
     eval: bool = True
     eval_budgets: tuple[float, ...] = EVAL_BUDGETS
     eval_lines: tuple[str, ...] = DEFAULT_LINES
+    deploy: bool = False
+    deploy_options: tuple[str, ...] = DEPLOY_OPTIONS
+    deploy_batches: tuple[int, ...] = DEPLOY_BATCHES
+    deploy_repeats: int = 5
 
     def __post_init__(self) -> None:
         if not self.bits:
@@ -86,6 +93,12 @@ class CompareConfig:
             parse_lines(list(self.eval_lines))
         except ValueError as exc:
             raise PvqInputError(str(exc)) from None
+        if self.deploy:
+            if not self.deploy_batches or any(not 1 <= int(b) <= 256 for b in self.deploy_batches):
+                raise PvqInputError(f"--deploy-batch: batch sizes must be in 1..256, got {list(self.deploy_batches)}")
+            if self.deploy_repeats < 1:
+                raise PvqInputError(f"--deploy-repeats: must be >= 1, got {self.deploy_repeats}")
+            check_deploy_options(self.deploy_options)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,6 +106,8 @@ class CompareConfig:
         d["bits"] = list(self.bits)
         d["eval_budgets"] = list(self.eval_budgets)
         d["eval_lines"] = list(self.eval_lines)
+        d["deploy_options"] = list(self.deploy_options)
+        d["deploy_batches"] = list(self.deploy_batches)
         return d
 
     def fingerprint(self) -> dict[str, dict[str, Any]]:
@@ -138,6 +153,8 @@ class CompareResult:
     evaluation: Any = None  # an EvalStage (pvq.compare._eval_stage) when --eval ran
     eval_note: str = ""
     total_params: int = 0  # every parameter of the model (embeddings, norms, biases included); 0: unknown
+    deployment: Any = None  # a DeployStage (pvq.compare._deploy_stage) when --deploy ran
+    deploy_note: str = ""
 
     def tensor_rows(self) -> list[dict[str, Any]]:
         """The sweep rows (DESIGN.md tensor keys) of every tensor, with ``kind`` and ``numel``."""
@@ -323,6 +340,13 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
 
         evaluation, eval_note = run_eval_stage(cfg, allocation, folder, log)
     seconds["eval"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    deployment, deploy_note = None, ""
+    if cfg.deploy:
+        from pvq.compare._deploy_stage import run_deploy_stage
+
+        deployment, deploy_note = run_deploy_stage(cfg, folder, log)
+        seconds["deploy"] = time.perf_counter() - t4
     seconds["total"] = time.perf_counter() - t0
     return CompareResult(
         config=cfg,
@@ -346,6 +370,8 @@ def _run_compare(cfg: CompareConfig, folder: OutputFolder, log: Log | None) -> C
         evaluation=evaluation,
         eval_note=eval_note,
         total_params=_total_params(cfg.source),
+        deployment=deployment,
+        deploy_note=deploy_note,
     )
 
 
