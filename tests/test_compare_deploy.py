@@ -175,3 +175,27 @@ def test_deploy_stage_on_a_tiny_model_resumes_and_reports(tmp_path: Path) -> Non
     page = deploy_section_html(again, "<figure></figure>")
     assert page.count("<tr>") == 1 + 6 and "Pareto front" in page and "skipped: 2:4 semi-structured" in page
     assert deploy_section_html(None, note="No deployment <x>").count("&lt;x&gt;") == 1
+
+
+def test_deploy_stage_explains_what_it_cannot_deploy(tmp_path: Path) -> None:
+    from pvq.compare import CompareConfig
+    from pvq.compare._deploy_stage import run_deploy_stage
+
+    class _Folder:  # run_deploy_stage returns before it claims a file for these sources
+        path = tmp_path
+
+        def claim(self, *a: object, **k: object) -> bool:
+            raise AssertionError("nothing to resume for a source that is not deployed")
+
+    stage, note = run_deploy_stage(CompareConfig(source=str(tmp_path / "w.safetensors"), deploy=True), _Folder(), print)
+    assert stage is None and "bundled models" in note and "pvq.deploy.deploy" in note
+    stage, note = run_deploy_stage(CompareConfig(source="smollm2", deploy=True), _Folder(), print)
+    assert stage is None and "pvq deploy smollm2" in note
+
+
+def test_equal_cost_says_which_family_alone_reaches_the_lowest_cost() -> None:
+    fast_prune = DeployPoint("onnxruntime/channels50", "pruning", 0.5, 7, 0.03, 0.0, 0.1)
+    slow_quant = DeployPoint("onnxruntime/int8-static", "quantization", 1.3, 4, 0.7, 0.6, 0.8)
+    a = equal_cost([fast_prune, slow_quant], "latency", 1, "agreement")
+    assert a.answer == "quantization" and [s[0] for s in a.steps] == [1.3]
+    assert "Below 1.30x FP32's time only pruning has options (best: onnxruntime/channels50, agreement 0.03)" in a.text

@@ -249,6 +249,10 @@ def deploy_stage(
         "The answers hold for this machine and these runtimes only: which method is faster is hardware- and "
         "kernel-specific (no sparse kernels here: unstructured sparsity runs dense; int8 speed depends on the "
         "CPU's integer instructions; 2:4 needs a GPU).",
+        "Bytes are those of the file the runtime loads (ONNX, or safetensors/pickle on torch). A pvq recipe "
+        "(prune50:magnitude...) runs with dense kernels from a dense FP32 file; its compressed-tensors checkpoint "
+        "is listed beside it (compressed ckpt MB) but is not what the runtime loads, so it does not count as its "
+        "bytes in the equal-bytes answer.",
         f"Quality: {metric} against the FP32 PyTorch model on held-out data, with its 95 % interval; no "
         "fine-tuning after compression.",
     ]

@@ -173,4 +173,11 @@ def equal_cost(points: Sequence[DeployPoint], axis: str, batch: int, metric: str
         answer = "depends"
         parts = [f"{w} at {_fmt_cost(c, axis)}" for c, *_, w in steps if w != "tie"]
         text = f"At equal {what} (batch {batch}): it depends on the budget: " + ", ".join(parts) + "."
+    cheaper = [p for p in points if p.family in FAMILIES and _cost(p, axis) < start]
+    if cheaper:  # below the first common level only one family has an option: say so, with its best
+        only = max(cheaper, key=lambda p: p.value)
+        text += (
+            f" Below {_fmt_cost(start, axis)} only {only.family} has options (best: {only.option}, {metric} "
+            f"{only.value:.3g})."
+        )
     return EqualCost(axis, batch, answer, tuple(steps), text)
