@@ -137,7 +137,7 @@ def equal_cost(points: Sequence[DeployPoint], axis: str, batch: int, metric: str
     if not all(fams.values()):
         missing = [f for f in FAMILIES if not fams[f]]
         return EqualCost(
-            axis, batch, "n/a", (), f"At equal {what}: no measured {' or '.join(missing)} option."
+            axis, batch, "n/a", (), f"At equal {what} (batch {batch}): no measured {' or '.join(missing)} option."
         )
     start = max(min(_cost(p, axis) for p in fams[f]) for f in FAMILIES)
     levels = sorted({_cost(p, axis) for p in points if p.family in FAMILIES and _cost(p, axis) >= start})

@@ -50,7 +50,7 @@ def fig_deploy(stage: Any, out_dir: Path) -> Figure | None:
         fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
         for ax, axis, these in ((axes[0], "latency", ort), (axes[1], "bytes", pts)):
             cost = (lambda p: p.latency_ratio) if axis == "latency" else (lambda p: p.bytes / 1e6)
-            for p in these:
+            for i, p in enumerate(sorted(these, key=cost)):
                 rt, name = p.option.split("/", 1)
                 ax.errorbar(
                     [cost(p)], [p.value], yerr=[[p.value - p.low], [p.high - p.value]], fmt=_MARKERS.get(rt, "o"),
@@ -58,13 +58,15 @@ def fig_deploy(stage: Any, out_dir: Path) -> Figure | None:
                 )  # fmt: skip
                 ax.annotate(
                     name if rt == "onnxruntime" else f"{name} ({rt})", (cost(p), p.value), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points",
+                    xytext=(4, 3 - 10 * (i % 2)), textcoords="offset points",  # alternate: neighbours overlap
                 )  # fmt: skip
             front = pareto_front(these, axis)
             if front:
                 xs, ys = [cost(p) for p in front], [p.value for p in front]
                 ax.step(xs, ys, where="post", color="k", lw=1, ls="--", alpha=0.6, label="Pareto front")
                 ax.legend(fontsize=7, loc="lower right")
+            if axis == "latency":
+                ax.set_xscale("log")  # ratios: 0.5x and 2x equally far from FP32
             ax.set_xlabel(
                 f"latency / FP32 latency (ONNX Runtime, batch {b})"
                 if axis == "latency"
