@@ -133,7 +133,7 @@ def evaluation_inputs(name: str, kind: str, batch: int) -> Inputs:
         from pvq.models import get_tokenizer
         from pvq.models._minilm import encode_batch
 
-        sents = held_out_sentences(200)
+        sents = held_out_sentences(name, 200)
         sents = (sents * math.ceil(batch / len(sents)))[:batch]
         return encode_batch(get_tokenizer(name), sents)
     if kind == "lm":
