@@ -299,3 +299,19 @@ def test_causal_lm_exports_without_kv_cache_and_int8_dynamic_runs() -> None:
     # the token embedding (a Gather) stays FP32 under dynamic int8; the LM head and every block are int8
     assert q.bytes < 0.7 * fp32.bytes and 0.0 <= q.check_agreement <= 1.0
     assert q.latency_ratio == pytest.approx(q.latency_ms / q.fp32_ms)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("minilm", "encoder"), ("smollm2", "lm")])
+def test_text_evaluation_inputs(name: str, kind: str) -> None:
+    from pvq.deploy import LM_TOKENS, evaluation_inputs
+    from pvq.models import bundled_path
+
+    if bundled_path(name, required=False) is None:
+        pytest.skip(f"the bundled {name} is not installed")
+    x = evaluation_inputs(name, kind, 3)
+    assert isinstance(x, dict) and x["input_ids"].shape[0] == 3 and x["input_ids"].dtype == torch.long
+    if kind == "lm":  # consecutive windows of held-out tokens, all different
+        assert list(x) == ["input_ids"] and x["input_ids"].shape == (3, LM_TOKENS)
+        assert len({tuple(r.tolist()) for r in x["input_ids"]}) == 3
+    else:
+        assert set(x) >= {"input_ids", "attention_mask"}
