@@ -199,3 +199,17 @@ def test_equal_cost_says_which_family_alone_reaches_the_lowest_cost() -> None:
     a = equal_cost([fast_prune, slow_quant], "latency", 1, "agreement")
     assert a.answer == "quantization" and [s[0] for s in a.steps] == [1.3]
     assert "Below 1.30x FP32's time only pruning has options (best: onnxruntime/channels50, agreement 0.03)" in a.text
+
+
+def test_deploy_verdict_point_names_both_answers_and_the_hardware_caveat() -> None:
+    from pvq.compare._deploy_stage import DeployStage, deploy_verdict_point
+
+    rows = [_row("fp32", 1.0, 100, 1.0, batch=8), _row("int8-static", 0.9, 25, 0.7, batch=8)]
+    rows += [_row("channels50", 0.5, 50, 0.1, batch=8)]
+    pts = points_from_rows(rows, 8)
+    answers = [equal_cost(pts, "latency", 8), equal_cost(pts, "bytes", 8)]
+    answers[0] = type(answers[0])("latency", 8, answers[0].answer, answers[0].steps, "onnxruntime: " + answers[0].text)
+    stage = DeployStage("m", "image", "agreement", (8,), rows, answers, "cpu")
+    text = deploy_verdict_point(stage)
+    assert "at equal latency, **quantization** wins" in text and "at equal bytes on disk, **quantization** wins" in text
+    assert "this machine only" in text

@@ -174,6 +174,10 @@ def register(app: typer.Typer) -> None:
             log = (lambda m: None) if quiet else (lambda m: err.print(f"[dim]{m}[/dim]"))
             result = run_compare(cfg, log=log)
             verdict = verdict_text(result)
+            if getattr(result, "deployment", None) is not None:
+                from pvq.compare._deploy_stage import deploy_verdict_point
+
+                verdict.points.append(deploy_verdict_point(result.deployment))
             from pvq.report import write_compare_report
 
             try:

@@ -29,6 +29,7 @@ __all__ = [
     "DEPLOY_OPTIONS",
     "DeployStage",
     "check_deploy_options",
+    "deploy_verdict_point",
     "deploy_stage",
     "run_deploy_stage",
     "split_option",
@@ -146,6 +147,28 @@ class DeployStage:
             "notes": self.notes,
             "seconds": self.seconds,
         }
+
+
+def deploy_verdict_point(stage: DeployStage) -> str:
+    """One sentence for the compare verdict: the ONNX Runtime equal-latency and the equal-bytes answers at the
+    largest batch, and that they hold for this machine only."""
+    b = max(stage.batches)
+    lat = next((a for a in stage.answers if a.axis == "latency" and a.batch == b and a.text.startswith("onnxruntime")), None)
+    byt = next((a for a in stage.answers if a.axis == "bytes" and a.batch == b), None)
+    words = {
+        "quantization": "**quantization** wins",
+        "pruning": "**pruning** wins",
+        "depends": "the winner depends on the budget",
+        "tie": "no family wins clearly",
+        "n/a": "one family has no measured option",
+    }
+    parts = [f"at equal {what}, {words[a.answer]}" for what, a in (("latency", lat), ("bytes on disk", byt)) if a]
+    if not parts:
+        return "Deployed: no compressed option was measured."
+    return (
+        f"Deployed (ONNX Runtime, batch {b}, {stage.metric} on held-out data): " + "; ".join(parts)
+        + " (see the deployment section). Measured on this machine only: other hardware can answer otherwise."
+    )
 
 
 def _machine() -> str:
