@@ -79,7 +79,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         if r0["status"] != "ok":
             lines.append([opt, rt, "-", "-", "-", "-", "-", "-", "-", "skipped: " + r0["note"]])
             continue
-        q = f"{r0['metric']} {r0['value']:.3f} [{r0['ci_low']:.2f}, {r0['ci_high']:.2f}] n={r0['n']}"
+        ci = "" if r0["ci_low"] is None else f" [{r0['ci_low']:.2f}, {r0['ci_high']:.2f}]"  # perplexity: none
+        q = f"{r0['metric']} {r0['value']:.3f}{ci} n={r0['n']}"
         lines.append(
             [
                 opt,
