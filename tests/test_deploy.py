@@ -267,3 +267,51 @@ def test_bad_options_fail_before_any_work() -> None:
         DeployConfig(runtime="tensorrt")
     with pytest.raises(PvqInputError, match="--batch"):
         DeployConfig(batches=(0,))
+
+
+def test_causal_lm_exports_without_kv_cache_and_int8_dynamic_runs() -> None:
+    # a tiny Llama (pvq's own decoder, = transformers' LlamaForCausalLM: test_models_bundled) with SmolLM2's vocabulary,
+    # fed 64-token windows of SmolLM2's held-out text
+    from pvq.models import bundled_path
+    from pvq.models._llama import LlamaLM
+    from pvq.models._llama_gguf import LlamaGGUFConfig
+
+    if bundled_path("smollm2", required=False) is None:
+        pytest.skip("the bundled SmolLM2 (its tokenizer) is not installed")
+    cfg = LlamaGGUFConfig(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                          rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                          bos_token_id=1, eos_token_id=2)  # fmt: skip
+    torch.manual_seed(0)
+    lm = LlamaLM(cfg).eval()
+    res = deploy(
+        lm,
+        "smollm2",
+        ["int8-dynamic"],
+        DeployConfig(batches=(1, 2), repeats=1, warmup=0, measure_memory=False),
+        kind="lm",
+    )
+    by = {(r.recipe, r.batch): r for r in res.rows}
+    fp32, q = by[("fp32", 2)], by[("int8-dynamic", 2)]
+    assert fp32.status == q.status == "ok" and fp32.metric == "perplexity" and fp32.n > 500
+    # FP32 ONNX: logits (B, T, vocab) at every position within the FP32 bound, next tokens all agree
+    assert fp32.check_max_abs <= 1e-4 + 1e-3 * 10 and fp32.check_agreement == 1.0
+    # the token embedding (a Gather) stays FP32 under dynamic int8; the LM head and every block are int8
+    assert q.bytes < 0.7 * fp32.bytes and 0.0 <= q.check_agreement <= 1.0
+    assert q.latency_ratio == pytest.approx(q.latency_ms / q.fp32_ms)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("minilm", "encoder"), ("smollm2", "lm")])
+def test_text_evaluation_inputs(name: str, kind: str) -> None:
+    from pvq.deploy import LM_TOKENS, evaluation_inputs
+    from pvq.models import bundled_path
+
+    if bundled_path(name, required=False) is None:
+        pytest.skip(f"the bundled {name} is not installed")
+    x = evaluation_inputs(name, kind, 3)
+    assert isinstance(x, dict) and x["input_ids"].shape[0] == 3 and x["input_ids"].dtype == torch.long
+    if kind == "lm":  # consecutive windows of held-out tokens, all different
+        assert list(x) == ["input_ids"] and x["input_ids"].shape == (3, LM_TOKENS)
+        assert len({tuple(r.tolist()) for r in x["input_ids"]}) == 3
+    else:
+        assert set(x) >= {"input_ids", "attention_mask"}

@@ -26,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["smollm2"], "smollm2: deploy measures image classifiers and sentence encoders"),
+        (["smollm2", "--recipe", "int8-static"], "--recipe int8-static: not measured for a causal LM (smollm2)"),
         (["mobilenet_v2", "--recipe", "bogus"], "--recipe bogus: not a deploy option"),
         (["mobilenet_v2", "--recipe", "channels0"], "--recipe channels0: channelsK keeps K %"),
         (["mobilenet_v2", "--batch", "1,x"], "--batch: comma-separated integers"),

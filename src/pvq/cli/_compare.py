@@ -139,6 +139,21 @@ def register(app: typer.Typer) -> None:
             help="quantization granularities compared with pruning at equal real bits/weight (scales, zero "
             "points, bitmask counted); uint:G adds a zero point; '' for the paper's per-tensor comparison only",
         ),
+        deploy: bool = typer.Option(
+            False,
+            "--deploy/--no-deploy",
+            help="also deploy the options (ONNX Runtime / torch, CPU): real bytes on disk, latency ratio vs FP32 "
+            "measured in the same run, agreement with the PyTorch model, and prune-or-quantize at equal latency and "
+            "equal bytes (bundled image and text-encoder models; needs pvq[deploy])",
+        ),
+        deploy_options: str | None = typer.Option(
+            None,
+            "--deploy-options",
+            help="options --deploy measures, comma-separated, RUNTIME/OPTION (runtime onnxruntime when left out) "
+            "[default: fp32, fp16, int8-static, int8-dynamic, prune50:magnitude, channels50, torch/fp32, "
+            "torch/int8-dynamic, torch/2:4-gpu]",
+        ),
+        deploy_batch: str = typer.Option("1,32", "--deploy-batch", help="batch sizes --deploy times"),
         seed: int = typer.Option(0, "--seed", help="random seed (calibration crops, layer sample)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars or stage messages on stderr"),
         json_out: bool = typer.Option(
@@ -174,6 +189,21 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             msg = str(exc) if str(exc).startswith("--eval") else f"--eval-budgets: not a list of numbers: {eval_budgets!r}"
             raise PvqInputError(msg) from None
+        from pvq.compare._deploy_stage import DEPLOY_OPTIONS
+
+        dep_opts = (
+            tuple(o.strip() for o in deploy_options.split(",") if o.strip()) if deploy_options else DEPLOY_OPTIONS
+        )
+        try:
+            dep_batches = tuple(int(b) for b in deploy_batch.split(",") if b.strip())
+        except ValueError:
+            raise PvqInputError(f"--deploy-batch: comma-separated integers, got {deploy_batch!r}") from None
+        if deploy:
+            import importlib.util
+
+            missing = [m for m in ("onnxruntime", "onnx", "torch_pruning") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise PvqInputError(f"--deploy: needs {', '.join(missing)} (pip install 'pvq[deploy]')")
         out_dir = out if out is not None else _default_out(source)
         if out_dir.exists() and not out_dir.is_dir():
             raise PvqInputError(f"--out: {out_dir} exists and is not a folder")
@@ -193,6 +223,9 @@ def register(app: typer.Typer) -> None:
             eval_lines=lines_eval,
             granularity=tuple(x for x in granularity.split(",") if x.strip()),
             arch=arch,
+            deploy=deploy,
+            deploy_options=dep_opts,
+            deploy_batches=dep_batches,
         )
         enable_progress(not quiet)
         from pvq._outdir import open_output
@@ -204,6 +237,10 @@ def register(app: typer.Typer) -> None:
             result = run_compare(cfg, log=log)
             log(f"writing the report into {out_dir}")
             verdict = verdict_text(result)
+            if getattr(result, "deployment", None) is not None:
+                from pvq.compare._deploy_stage import deploy_verdict_point
+
+                verdict.points.append(deploy_verdict_point(result.deployment))
             from pvq.report import write_compare_report
 
             try:
@@ -257,5 +294,12 @@ def register(app: typer.Typer) -> None:
                 + ("[/yellow]" if line.startswith("!") else ""),
                 highlight=False,
             )
+        dep = getattr(result, "deployment", None)
+        if dep is not None:
+            con.print("[bold]Deployed (this machine only):[/bold]")
+            for a in dep.answers:
+                con.print("  " + a.text, highlight=False)
+        elif result.deploy_note:
+            con.print(result.deploy_note, highlight=False)
         con.print(f"report: {page}   ({time.perf_counter() - t0:.0f} s)")
         sys.stdout.flush()

@@ -59,7 +59,8 @@ def _table(rows: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
     def deploy_cmd(
-        source: str = typer.Argument(..., help="bundled model: mobilenet_v2, efficientnet_lite0 or minilm"),
+        source: str = typer.Argument(..., help="bundled model: mobilenet_v2, efficientnet_lite0, minilm or smollm2 (causal LM: no KV cache, "
+            "fp32/fp16/int8-dynamic)"),
         recipe: list[str] = typer.Option(  # noqa: B008
             [],
             "--recipe",
@@ -83,7 +84,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export SOURCE under each option, check every exported model against PyTorch, and measure bytes on
         disk, peak memory, latency (ratio vs FP32 in the same run) and held-out quality."""
-        from pvq.deploy import DEFAULT_OPTIONS, DeployConfig, deploy, parse_option
+        from pvq.deploy import DEFAULT_OPTIONS, LM_OPTIONS, DeployConfig, deploy, parse_option
         from pvq.evaluate import kind_of
 
         # everything checked before any work
@@ -98,15 +99,18 @@ def register(app: typer.Typer) -> None:
         name = bundled_name_of(source)
         if name is None:
             raise PvqInputError(
-                f"{source}: pvq deploy measures bundled models (mobilenet_v2, efficientnet_lite0, minilm); "
+                f"{source}: pvq deploy measures bundled models (mobilenet_v2, efficientnet_lite0, minilm, smollm2); "
                 "for your own module use the Python API pvq.deploy.deploy(model, name, options, kind=...)"
             )
         kind = kind_of(name)
-        if kind == "lm":
-            raise PvqInputError(
-                f"{name}: deploy measures image classifiers and sentence encoders; exporting a causal LM with "
-                "its KV cache to ONNX is not implemented"
-            )
+        if kind == "lm":  # no KV cache: a fixed-length prompt scored at once (pvq.deploy._run)
+            options = list(recipe) or list(LM_OPTIONS)
+            bad = [o for o in options if parse_option(o).kind not in ("fp32", "fp16", "int8-dynamic", "recipe")]
+            if bad:
+                raise PvqInputError(
+                    f"--recipe {bad[0]}: not measured for a causal LM ({name}); use fp32, fp16, int8-dynamic or a "
+                    "pvq recipe"
+                )
         if out is not None and out.exists() and not force:
             raise PvqInputError(f"--out: {out} exists (use --force to replace it)")
         from pvq.models import create_model
@@ -114,7 +118,10 @@ def register(app: typer.Typer) -> None:
         def say(msg: str) -> None:
             print(f"pvq deploy: {msg}", file=sys.stderr, flush=True)
 
-        model = create_model(name)
+        # a causal LM runs on pvq's own Llama decoder (same outputs as transformers', test_models_bundled):
+        # transformers 5's LlamaForCausalLM does not export with the TorchScript exporter (aten::diff in its
+        # mask code, ONNX opset 17)
+        model = create_model(name, backend="pvq") if kind == "lm" else create_model(name)
         tmp: Path | None = None
         if out is not None:  # built next to --out and renamed into place: nothing half-written
             out.parent.mkdir(parents=True, exist_ok=True)

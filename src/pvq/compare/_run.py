@@ -25,6 +25,7 @@ from pvq._io import append_jsonl, atomic_write_text, read_jsonl, to_jsonable
 from pvq._outdir import OutputFolder
 from pvq._progress import progress
 from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allocation
+from pvq.compare._deploy_stage import DEPLOY_BATCHES, DEPLOY_OPTIONS, check_deploy_options
 from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, parse_lines
 from pvq.compare._measure import extra_options
 from pvq.compare._options import Option, options_from_rows
@@ -56,6 +57,8 @@ class CompareConfig:
     ``granularity``: quantization granularities (``tensor``, ``channel``, ``gN``, ``uint:...``) the tensor
     stage compares with magnitude pruning at equal *real* bits per weight (:mod:`pvq.tensors._granular`);
     empty: only the paper's per-tensor comparison.
+    ``deploy``: build each of ``deploy_options`` as a deployed artifact and measure real bytes, latency ratio vs
+    FP32 at each of ``deploy_batches`` (median of ``deploy_repeats``) and quality (:mod:`pvq.compare._deploy_stage`).
     """
 
     source: str = "mobilenet_v2"
@@ -76,6 +79,10 @@ class CompareConfig:
     eval_lines: tuple[str, ...] = DEFAULT_LINES
     granularity: tuple[str, ...] = DEFAULT_GRANULARITY
     arch: str | None = None
+    deploy: bool = False
+    deploy_options: tuple[str, ...] = DEPLOY_OPTIONS
+    deploy_batches: tuple[int, ...] = DEPLOY_BATCHES
+    deploy_repeats: int = 5
 
     def __post_init__(self) -> None:
         if not self.bits:
@@ -103,6 +110,12 @@ class CompareConfig:
         from pvq.tensors import parse_granularities
 
         object.__setattr__(self, "granularity", tuple(g.label for g in parse_granularities(self.granularity)))
+        if self.deploy:
+            if not self.deploy_batches or any(not 1 <= int(b) <= 256 for b in self.deploy_batches):
+                raise PvqInputError(f"--deploy-batch: batch sizes must be in 1..256, got {list(self.deploy_batches)}")
+            if self.deploy_repeats < 1:
+                raise PvqInputError(f"--deploy-repeats: must be >= 1, got {self.deploy_repeats}")
+            check_deploy_options(self.deploy_options)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,6 +124,8 @@ class CompareConfig:
         d["eval_budgets"] = list(self.eval_budgets)
         d["eval_lines"] = list(self.eval_lines)
         d["granularity"] = list(self.granularity)
+        d["deploy_options"] = list(self.deploy_options)
+        d["deploy_batches"] = list(self.deploy_batches)
         return d
 
     def fingerprint(self) -> dict[str, dict[str, Any]]:
@@ -162,6 +177,8 @@ class CompareResult:
     eval_note: str = ""
     granularity_summary: list[dict[str, Any]] = field(default_factory=list)  # pvq.tensors.granularity_summary
     total_params: int = 0  # every parameter of the model (embeddings, norms, biases included); 0: unknown
+    deployment: Any = None  # a DeployStage (pvq.compare._deploy_stage) when --deploy ran
+    deploy_note: str = ""
 
     def tensor_rows(self) -> list[dict[str, Any]]:
         """The sweep rows (DESIGN.md tensor keys) of every tensor, with ``kind`` and ``numel``."""
@@ -413,6 +430,13 @@ def _run_compare(
         )
         log(notes[-1])
     seconds["eval"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    deployment, deploy_note = None, ""
+    if cfg.deploy:
+        from pvq.compare._deploy_stage import run_deploy_stage
+
+        deployment, deploy_note = run_deploy_stage(cfg, folder, log)
+        seconds["deploy"] = time.perf_counter() - t4
     seconds["total"] = time.perf_counter() - t0
     return CompareResult(
         config=cfg,
@@ -437,6 +461,8 @@ def _run_compare(
         eval_note=eval_note,
         granularity_summary=by_granularity,
         total_params=_total_params(cfg.source if model is None else model),
+        deployment=deployment,
+        deploy_note=deploy_note,
     )
 
 

@@ -100,6 +100,12 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
     else:
         for suffix in (".json", ".csv"):
             (out / f"eval{suffix}").unlink(missing_ok=True)
+    deployment = getattr(result, "deployment", None)
+    if deployment is not None:
+        paths += write_rows(out / "deploy", deployment.rows)
+    else:
+        for suffix in (".json", ".csv"):
+            (out / f"deploy{suffix}").unlink(missing_ok=True)
     summary = {
         "source": result.source,
         "evaluation": result.evaluation.summary() if result.evaluation is not None else None,
@@ -116,6 +122,8 @@ def write_outputs(result: Any, out: Path, verdict: Any, version: str) -> list[Pa
         "notes": result.notes,
         "seconds": result.seconds,
         "pvq_version": version,
+        "deployment": deployment.summary() if deployment is not None else None,
+        "deploy_note": getattr(result, "deploy_note", ""),
     }
     atomic_write_text(out / "summary.json", json.dumps(to_jsonable(summary), indent=1))
     paths.append(out / "summary.json")

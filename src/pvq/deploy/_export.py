@@ -59,11 +59,13 @@ def export_onnx(
     path: str | os.PathLike[str],
     *,
     sequence_axis: bool = False,
+    output_sequence_axis: bool = False,
 ) -> Path:
     """Write ``model`` (eval mode) as ONNX to ``path`` (written to a temporary file, renamed into place).
 
     ``example``: one input tensor (named ``x``) or a dict of named inputs (``model(**example)``); its values
-    fix every axis but the batch axis (and axis 1 when ``sequence_axis``). The output is named ``y``.
+    fix every axis but the batch axis (and axis 1 when ``sequence_axis``). The output is named ``y``; its axis 1 is
+    dynamic too when ``output_sequence_axis`` (a causal LM's logits, (B, T, vocab)).
     An operator ONNX cannot express -> PvqInputError naming the operator and the layer calling it.
     """
     path = Path(path)
@@ -71,7 +73,7 @@ def export_onnx(
     # torch.onnx.export: a tuple whose last element is a dict passes that dict as keyword arguments
     args: tuple[Any, ...] = (example,) if isinstance(example, torch.Tensor) else (dict(example),)
     axes = {0: "batch", 1: "sequence"} if sequence_axis else {0: "batch"}
-    dynamic = {n: axes for n in names} | {"y": {0: "batch"}}
+    dynamic = {n: axes for n in names} | {"y": {0: "batch", 1: "sequence"} if output_sequence_axis else {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pvq.errors import PvqInputError
 
-__all__ = ["DEFAULT_OPTIONS", "OPTIONS", "RUNTIMES", "DeployOption", "parse_option"]
+__all__ = ["DEFAULT_OPTIONS", "LM_OPTIONS", "OPTIONS", "RUNTIMES", "DeployOption", "parse_option"]
 
 RUNTIMES = ("onnxruntime", "torch")
 
@@ -45,6 +45,11 @@ DEFAULT_OPTIONS = (
     "channels25",
     "2:4-gpu",
 )
+
+# A causal LM (no KV cache, fixed-length prompt): FP32, FP16 and dynamic int8. Static int8 would calibrate every
+# activation of the 30-layer model (the (B, T, 49152) logits included) and structured pruning is set up for CNNs
+# and BERT FFNs only, so neither is offered for it.
+LM_OPTIONS = ("fp32", "fp16", "int8-dynamic")
 
 
 def parse_option(name: str) -> DeployOption:

@@ -9,7 +9,13 @@ below) -> quality with :func:`pvq.evaluate.evaluate` vs the FP32 PyTorch model -
 interleaved with the option, call for call (:func:`pvq.deploy.time_pair`), so load drift on a shared machine
 cancels out of the ratio.
 
-Check tolerances (outputs = logits for classifiers, unit embeddings for encoders), on the largest batch:
+A causal LM (``kind="lm"``) runs without a KV cache: ``input_ids`` (B, T) in, logits (B, T, vocab) out, every
+position of a fixed-length prompt of held-out text scored at once (:data:`LM_TOKENS` tokens when timed and
+checked; its quality is perplexity over 256-token windows of the held-out text).
+
+Check tolerances (outputs = logits for classifiers, unit embeddings for encoders, next-token logits at every
+position for causal LMs; ``check_agreement`` = top-1 class / next-token agreement, or mean cosine for encoders),
+on the largest batch:
 
 - FP32 export of a module (fp32, recipe, channelsK on onnxruntime): max |ONNX - PyTorch| <= 1e-4 + 1e-3 max|ref|
 - FP16: max |FP16 - FP32 PyTorch| <= 1e-3 + 2e-2 max|ref|
@@ -44,6 +50,7 @@ from pvq.errors import PvqInputError
 __all__ = ["DeployConfig", "deploy", "evaluation_inputs"]
 
 _HEADLINE = {"image": "agreement", "encoder": "cosine", "lm": "perplexity"}
+LM_TOKENS = 64  # the fixed prompt length a causal LM is timed and checked at (tokens per sequence)
 Inputs = torch.Tensor | dict[str, torch.Tensor]
 
 
@@ -111,7 +118,8 @@ def _nonzero_weights(m: nn.Module) -> int:
 
 
 def evaluation_inputs(name: str, kind: str, batch: int) -> Inputs:
-    """``batch`` held-out evaluation inputs of a bundled model (photo views, or tokenized held-out sentences)."""
+    """``batch`` held-out evaluation inputs of a bundled model: photo views (image), tokenized held-out sentences
+    (encoder), or consecutive windows of :data:`LM_TOKENS` held-out tokens ``{"input_ids": (batch, T)}`` (lm)."""
     if kind == "image":
         from pvq.evaluate import photo_views
         from pvq.models import input_spec
@@ -125,13 +133,34 @@ def evaluation_inputs(name: str, kind: str, batch: int) -> Inputs:
         from pvq.models import get_tokenizer
         from pvq.models._minilm import encode_batch
 
-        sents = held_out_sentences(200)
+        sents = held_out_sentences(name, 200)
         sents = (sents * math.ceil(batch / len(sents)))[:batch]
         return encode_batch(get_tokenizer(name), sents)
-    raise PvqInputError(
-        f"{name}: deploy measures image classifiers and sentence encoders; exporting a causal LM with its "
-        "KV cache to ONNX is not implemented"
-    )
+    if kind == "lm":
+        from pvq.evaluate import held_out_text
+        from pvq.models import encode_ids, get_tokenizer
+
+        ids = encode_ids(get_tokenizer(name), held_out_text(name)[: LM_TOKENS * batch * 12])
+        n = len(ids) // LM_TOKENS
+        if n < 1:
+            raise PvqInputError(f"{name}: the held-out text has fewer than {LM_TOKENS} tokens")
+        windows = torch.tensor(ids[: n * LM_TOKENS], dtype=torch.long).reshape(n, LM_TOKENS)
+        reps = math.ceil(batch / n)
+        return {"input_ids": windows.repeat(reps, 1)[:batch].contiguous()}
+    raise PvqInputError(f"{name}: kind must be image, encoder or lm, got {kind!r}")
+
+
+class _Logits(nn.Module):
+    """A causal LM called as ``m(input_ids)`` -> logits (B, T, vocab) only: no KV cache in or out (a fixed-length
+    prompt, every position scored at once), so the ONNX graph has one input and one output."""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        out = self.lm(input_ids=input_ids)
+        return out.logits if hasattr(out, "logits") else out
 
 
 def _file_bytes(p: Path) -> int:
@@ -222,7 +251,13 @@ class _Builder:
         return self._calib
 
     def _export(self, m: nn.Module, stem: str) -> Path:
-        return export_onnx(m, self.example, self.folder / f"{stem}.onnx", sequence_axis=self.kind != "image")
+        return export_onnx(
+            m,
+            self.example,
+            self.folder / f"{stem}.onnx",
+            sequence_axis=self.kind != "image",
+            output_sequence_axis=self.kind == "lm",
+        )
 
     def fp32_onnx(self) -> Path:
         if self._fp32_onnx is None:
@@ -427,7 +462,7 @@ def _check(b: _Built, x: Inputs, kind: str, option: str) -> tuple[float, float, 
         raise PvqInputError(f"{option}: non-finite outputs on the evaluation inputs")
     diff = float((y - ref).abs().max())
     scale = float(ref.abs().max())
-    if kind == "image":
+    if kind in ("image", "lm"):  # top-1 class / next token, at every position for an LM
         agree = float((y.argmax(-1) == ref.argmax(-1)).float().mean())
     else:
         agree = float(torch.nn.functional.cosine_similarity(y, ref, dim=-1).mean())
@@ -452,12 +487,14 @@ def deploy(
     kind: str | None = None,
     out_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    on_rows: Callable[[list[DeployRow]], None] | None = None,
 ) -> DeployResult:
     """Measure ``options`` (names, see :data:`pvq.deploy.OPTIONS`) of ``model`` on ``config.runtime``.
 
     ``name``: the bundled model's name (evaluation data, calibration batches); ``kind``: ``image``/``encoder``
     (default from ``name``). Artifacts go to ``out_dir`` (kept; each written atomically) or a temporary folder
     removed at the end. Options are parsed before any work, so a bad name fails fast. FP32 is always measured.
+    ``on_rows``: called with each option's rows as soon as they are measured (what a resumable caller saves).
     """
     from pvq.evaluate import evaluate, kind_of
 
@@ -467,6 +504,8 @@ def deploy(
         opts.insert(0, parse_option("fp32"))
     opts.sort(key=lambda o: o.kind != "fp32")
     kind = kind or kind_of(name)
+    if kind == "lm":
+        model = _Logits(model)
     say = progress or (lambda _m: None)
     big = max(cfg.batches)
     inputs = {b: evaluation_inputs(name, kind, b) for b in cfg.batches}
@@ -514,6 +553,8 @@ def deploy(
                     )
                     for b in cfg.batches
                 ]
+                if on_rows is not None:
+                    on_rows(rows[-len(cfg.batches) :])
                 continue
             diff, agree, tol = _check(built, check_x, kind, opt.name)
             ev = evaluate(built.module, reference, name=name, kind=kind, recipe=opt.name)
@@ -569,6 +610,8 @@ def deploy(
                         note=built.note,
                     )
                 )
+            if on_rows is not None:
+                on_rows(rows[-len(cfg.batches) :])
             say(
                 f"{name} {cfg.runtime} {opt.name}: "
                 + ", ".join(f"b{b} {lat[b].median_ms:.2f} ms" for b in cfg.batches)

@@ -97,6 +97,11 @@ def write_compare_report(
     add(F.fig_budget(result.budget_curve, result.allocation.summary(), fdir, overhead=result.config.count_overhead))
     add(F.fig_allocation(result.allocation.rows(), fdir, overhead=result.config.count_overhead))
     add(F.fig_layers(result.layer_rows, fdir))
+    dep = getattr(result, "deployment", None)
+    if dep is not None:
+        from pvq.report._deploy_section import fig_deploy
+
+        add(fig_deploy(dep, fdir))
     drawn = {p for f in figs.values() for p in (f.png, f.svg)}
     for old in [*fdir.glob("*.png"), *fdir.glob("*.svg")]:
         if old not in drawn:
@@ -191,7 +196,16 @@ def write_compare_report(
         *result.notes,
         f"Time: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}.",
     ]
+    from pvq.report._deploy_section import deploy_section_html
+    from pvq.report._html import _figure
+
+    deploy_html = deploy_section_html(
+        dep,
+        _figure(figs["deploy_pareto"]) if "deploy_pareto" in figs else "",
+        getattr(result, "deploy_note", ""),
+    )
     ctx = {
+        "deploy_html": deploy_html,
         "title": f"pvq compare — {Path(str(result.config.source)).name}",
         "subtitle": f"Prune or quantize? Source: {result.source} · bits {bits[0]}-{bits[-1]} · budget {result.budget_bits:.3g} bits/weight",
         "verdict_html": ver_html,

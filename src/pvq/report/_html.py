@@ -188,7 +188,8 @@ def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -
     """The report page. ``ctx`` keys (all plain data): ``title``, ``subtitle``, ``verdict_html`` (trusted
     HTML built by pvq), ``kpis`` [(value, label)], ``warnings`` [str], ``notes`` [str], ``bits_summary``,
     ``allocation_rows``, ``allocation_summary`` [rows], ``natural_sparsity`` [rows], ``tensor_rows``,
-    ``granularity_summary`` [rows], ``layer_verdicts`` [rows], ``layers_note`` str, ``config`` dict, ``version`` str, ``files`` [str].
+    ``granularity_summary`` [rows], ``layer_verdicts`` [rows], ``layers_note`` str, ``config`` dict, ``version`` str, ``files`` [str],
+    ``deploy_html`` (the deployment section, :mod:`pvq.report._deploy_section`; optional).
     ``figures``: key -> Figure (embedded as base64 PNG)."""
     fig = {k: _figure(v) for k, v in figures.items()}
     parts: list[str] = []
@@ -209,6 +210,7 @@ def render_compare_html(ctx: Mapping[str, Any], figures: Mapping[str, Figure]) -
             + fig["measured_quality"]
             + "</section>"
         )
+    parts.append(ctx.get("deploy_html", ""))  # pvq.report._deploy_section: trusted HTML, values escaped there
     s = "<section id='by-bits'><h2>Tensor by tensor, at each bit budget</h2>"
     s += fig.get("verdict_by_bits", "")
     bs = ctx.get("bits_summary", [])
