@@ -376,7 +376,7 @@ def _cell_row(cell: dict, setup: FashionSetup, label: str) -> dict[str, Any]:
     if keep is not None:  # the architecture the runs trained (deterministic in the pretrained model)
         from pvq.deploy import structured_prune
 
-        pruned = structured_prune(setup.model, example_input(setup.train), keep).module
+        pruned = structured_prune(setup.model, example_input(setup.train), keep, round_to=None).module
     return {
         "model": label, "variant": v.name, "label": v.label, "axes": list(v.axes), "family": v.family,
         "budget_bits": cell["budget"],

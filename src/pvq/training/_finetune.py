@@ -218,10 +218,12 @@ def prepare_from_config(model: nn.Module, cfg: FinetuneConfig, example: torch.Te
     if cfg.channel_keep is not None:
         if example is None:
             raise ValueError("prepare_from_config: channel_keep needs an example input to trace the model")
-        # the deployment's torch-pruning machinery: one implementation of channel pruning in pvq
+        # the deployment's torch-pruning machinery: one implementation of channel pruning in pvq; any channel count
+        # (round_to=None): fine-tuning compares at equal parameter count, where rounding to 8 for ONNX Runtime's
+        # blocked layout (the deployment default) would make the small networks' budgets coarser
         from pvq.deploy import structured_prune
 
-        model = structured_prune(model, example, cfg.channel_keep).module.train(model.training)
+        model = structured_prune(model, example, cfg.channel_keep, round_to=None).module.train(model.training)
     return prepare_model(model, cfg.method, cfg.bits, per_channel=cfg.per_channel, asymmetric=cfg.asymmetric,
                          ends_bits=cfg.ends_bits, layer_bits=cfg.layer_bits)
 
