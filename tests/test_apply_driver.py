@@ -15,15 +15,21 @@ from pvq.recipes import Plan, parse_recipe
 
 
 def _record_h(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[torch.Tensor | None]]:
-    """Spy on the real compress_matrix: the H each weight (block) was compressed with."""
+    """Spy on the real compress_matrix/compress_stack: the H each weight (block) was compressed with."""
     seen: dict[str, list[torch.Tensor | None]] = {}
-    real = algorithms.compress_matrix
+    real, real_stack = algorithms.compress_matrix, algorithms.compress_stack
 
     def spy(name, weight, recipe, H, *, shape=None):  # type: ignore[no-untyped-def]
         seen.setdefault(name, []).append(None if H is None else H.clone())
         return real(name, weight, recipe, H, shape=shape)
 
+    def spy_stack(items, recipe, H=None):  # type: ignore[no-untyped-def]
+        for name, _w, _s in items[1:]:  # the first is recorded by compress_matrix
+            seen.setdefault(name, []).append(None if H is None else H.clone())
+        return real_stack(items, recipe, H)
+
     monkeypatch.setattr(algorithms, "compress_matrix", spy)
+    monkeypatch.setattr(algorithms, "compress_stack", spy_stack)
     return seen
 
 
