@@ -186,6 +186,12 @@ def _calibration_note(name: str) -> str:
     return what + " from the calibration part of the bundled data"
 
 
+def _num(metrics: dict[str, Any], key: str, fmt: str) -> str:
+    """A metric formatted, or its note (JSON has no inf: ``to_jsonable`` writes None and ``KEY_note``)."""
+    v = metrics.get(key)
+    return format(v, fmt) if isinstance(v, (int, float)) else str(metrics.get(f"{key}_note", "n/a"))
+
+
 def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = ["# pvq apply: whole-model compression on held-out data", ""]
     out.append(f"Command: `{meta['command']}`; machine: {meta['machine']}; torch {meta['torch']}.")
@@ -212,14 +218,17 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 [
                     f"{r['metrics']['top1_agreement']:.3f} ({r['metrics']['top1_agreement_ci95'][0]:.3f}"
                     f"-{r['metrics']['top1_agreement_ci95'][1]:.3f})",
-                    f"{r['metrics']['logits_snr_db']:.1f}",
+                    _num(r["metrics"], "logits_snr_db", ".1f"),
                 ]
                 for r in mine
             ]
         else:
             head = ["recipe", "hidden SNR dB", "mean emb. cosine", "bits/weight", "paper bits", "seconds"]
             cells = [
-                [f"{r['metrics']['hidden_snr_db']:.1f}", f"{r['metrics']['mean_embedding_cosine']:.4f}"]
+                [
+                    _num(r["metrics"], "hidden_snr_db", ".1f"),
+                    _num(r["metrics"], "mean_embedding_cosine", ".4f"),
+                ]
                 for r in mine
             ]
         out.append("| " + " | ".join(head) + " |")

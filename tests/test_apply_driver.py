@@ -101,6 +101,39 @@ def test_block_stack_path_equals_whole_model_forwards(monkeypatch: pytest.Monkey
         torch.testing.assert_close(fast.module.get_parameter(name), slow.module.get_parameter(name))
 
 
+class _InplaceBlock(_Block):
+    """Mutates a linear's output in place: a memoised output must not be reused after that."""
+
+    def forward(self, x: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+        a = self.q(x)
+        a.mul_(0.5)
+        return x + self.o(torch.tanh(a) * torch.sigmoid(self.k(x))) * scale
+
+
+@pytest.mark.parametrize("block", [_Block, _InplaceBlock])
+def test_memoised_outputs_change_nothing(monkeypatch: pytest.MonkeyPatch, block: type) -> None:
+    torch.manual_seed(2)
+    model = _Stack()
+    model.layers = nn.ModuleList(block(12) for _ in range(3))
+    batches = [torch.randn(4, 5, 6) for _ in range(3)]
+    computed = {"n": 0}
+    real_forward = nn.Linear.forward
+
+    def counting(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        computed["n"] += 1  # a matrix product really computed
+        return real_forward(self, x)
+
+    monkeypatch.setattr(nn.Linear, "forward", counting)
+    fast = pvq.apply(model, "int4:g4:gptq", batches)
+    fast_products, computed["n"] = computed["n"], 0
+    monkeypatch.setattr(sequential, "MEMO_BYTES", 0)
+    slow = pvq.apply(model, "int4:g4:gptq", batches)
+    for name in fast.weights:  # bit for bit: a memoised output is the tensor the layer computed before
+        assert torch.equal(fast.module.get_parameter(name), slow.module.get_parameter(name)), name
+    assert fast_products < computed["n"]  # the memo did save products
+    assert not any("forward" in vars(m) for m in fast.module.modules())  # overrides removed
+
+
 def test_calibration_free_recipe_runs_no_forward() -> None:
     class Boom(nn.Module):
         def __init__(self) -> None:
