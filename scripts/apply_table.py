@@ -243,8 +243,10 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(
         "bits/weight: real storage cost (codes, FP16 scales, zero points, bitmask or N:M index) averaged over "
         "the compressed tensors (every conv/linear weight; embeddings and lm_head left in FP16). paper bits: the "
-        "paper's mask-free accounting. seconds: pvq.apply wall time (calibration capture + compression) on a "
-        "shared 2-core CPU, so only indicative."
+        "paper's mask-free accounting. seconds: pvq.apply wall time (calibration capture + compression), one "
+        "torch thread, on a 2-core CPU shared with other jobs (load average ~17 during the 2026-11-30 run, so "
+        "about 10x the CPU time: pvq.apply int4:g128:gptq on SmolLM2 is 44 CPU-seconds, "
+        "results/cpu/bench_apply.md); only indicative."
     )
     return "\n".join(out) + "\n"
 
