@@ -56,7 +56,10 @@ def main() -> None:
             env = dict(os.environ, PYTHONPATH=os.path.abspath(src), OMP_NUM_THREADS="1")
             r = subprocess.run(
                 [sys.executable, "-c", CHILD, name, recipe, str(blocks)],
-                env=env, capture_output=True, text=True, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             out[tag] = json.loads(r.stdout.strip().splitlines()[-1])
         what = f"{name} (first {blocks} blocks)" if blocks else name
