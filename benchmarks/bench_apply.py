@@ -1,34 +1,28 @@
-"""Speed and output error of ``int4:g128:gptq`` on SmolLM2-135M's 210 linear tensors, vs llm-compressor.
+"""Speed of ``pvq.apply.apply`` (int4 GPTQ on SmolLM2-135M's 210 linear tensors) vs llm-compressor's ``oneshot``.
 
-    PYTHONPATH=src python benchmarks/bench_apply.py [--reference-python benchmarks/.venv-llmc/bin/python]
+    PYTHONPATH=src python benchmarks/bench_apply.py [--quick] [--threads 1]
+        [--reference-python benchmarks/.venv-llmc/bin/python]
 
-What is measured, in one run on the same CPU, thread count and calibration tokens:
+Measured in one run, on the same CPU, thread count and calibration tokens (16 windows of 128 tokens from the
+calibration part of the bundled text, ``calibration_batches(..., disjoint=True)``):
 
-- pvq: the input Hessian ``H = sum x x^T`` of every linear layer in ``model.model.layers`` is captured
-  once, from the *uncompressed* model (one forward pass with hooks; "capture"), then
-  :func:`pvq.apply.compress_matrix` compresses each weight ("solve"). The model-level driver
-  (``pvq.apply.apply``: sequential capture from the partly compressed model) is written separately; until
-  it is wired in here, this times the per-matrix part plus one capture pass.
-- llm-compressor (``oneshot`` with ``GPTQModifier(scheme="W4A16")``: int4 symmetric, groups of 128,
-  act-order ``static``, 1 % damping, its sequential pipeline), run in its own virtual environment
-  (``--reference-python``; it is not a pvq dependency). Its total wall time includes its sequential
-  calibration forwards; its GPTQ solver time alone is measured by wrapping its ``quantize_weight``.
-- output error of each layer, ``tr((W - Q) H (W - Q)^T) / tr(W H W^T)`` on the uncompressed model's ``H``,
-  summed over layers, for pvq (act-order and, with ``--orders``, natural order), pvq's RTN and
-  llm-compressor; ``H`` here is captured from the uncompressed model on *other* windows of the text
-  (seed 1) than the calibration windows (seed 0), so GPTQ's fit to its calibration set is not rewarded.
+- pvq: ``pvq.apply.apply(model, "int4:g64:gptq", batches)``, the whole job: sequential capture of every
+  layer's input Hessian from the partly compressed model (block inputs cached), MSE scale search, GPTQ with
+  act-order and 1 % damping, dequantized model copy. ``int4:g128:gptq`` is timed too.
+- llm-compressor (``oneshot`` with ``GPTQModifier``, int4 symmetric, groups of 64, min-max scales, act-order
+  ``static``, 1 % damping, its ``sequential`` pipeline), in its own virtual environment
+  (``--reference-python``; ``make bench-env`` builds it; it is not a pvq dependency). Its GPTQ solver time
+  alone is also measured by wrapping its ``quantize_weight``.
+- both as wall seconds and as CPU seconds of the process (``time.process_time``; less sensitive to other
+  jobs on a shared machine), with the ratio pvq / llm-compressor for each (target: <= 2).
+- output error of each layer, ``tr((W - Q) H (W - Q)^T) / tr(W H W^T)``, summed over layers, with ``H`` of
+  the uncompressed model on *other* windows of the text (seed 1), so fitting the calibration set is not
+  rewarded.
 
-Prints a table and the ratios pvq / llm-compressor, compared at ``int4:g64:gptq``: llm-compressor 0.14
-refuses groups of 128 on SmolLM2's 576 inputs ("columns not divisible by group_size"; with
-``bypass_divisibility_checks=True`` its observer fails in ``unflatten(-1, (-1, 128))``), so pvq's
-``int4:g128:gptq`` is timed too but compared with nothing. llm-compressor's scales are min-max, pvq's the
-MSE scale search (see :mod:`pvq.apply._scales`), which costs pvq some solve time.
-
-Measured on 2026-11-30 here (2 shared cores under a load average of ~14, ``--threads 1 --orders``, 16 x
-128 tokens; about 15 minutes in all under that load): pvq ``int4:g64:gptq`` solve 168 s vs
-llm-compressor's GPTQ 133 s (ratio 1.27); pvq capture + solve 202 s vs oneshot 226 s (0.89); summed
-relative output error on held-out windows 0.871 (pvq g64) vs 0.981 (llm-compressor g64), pvq lower in
-201/210 layers; act-order beats natural order in 183/210 layers (sum 1.036 vs 1.108 at g128), RTN g128 2.914.
+The comparison is at groups of 64: llm-compressor 0.14 refuses groups of 128 on SmolLM2's 576 inputs
+("columns not divisible by group_size"; with ``bypass_divisibility_checks=True`` its observer fails in
+``unflatten(-1, (-1, 128))``). ``--quick``: the first 6 of the 30 decoder blocks only (42 tensors), for both.
+Results of a run: ``results/cpu/bench_apply.md``.
 """
 
 from __future__ import annotations
@@ -82,24 +76,28 @@ def _llmc_worker(folder: Path, threads: int) -> None:
     args = QuantizationArgs(num_bits=4, type="int", symmetric=True, strategy="group", group_size=REF_GROUP)
     scheme = QuantizationScheme(targets=["Linear"], weights=args)
     recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     oneshot(
         model=model, dataset=loader, recipe=recipe, num_calibration_samples=len(ids), pipeline="sequential"
     )
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     weights = {
-        n: m.weight.detach().to(torch.float16)
+        n: m.weight.detach().float()
         for n, m in model.named_modules()
         if isinstance(m, torch.nn.Linear) and n.startswith("model.layers.")
     }
     torch.save(weights, folder / "llmc_weights.pt")
     import llmcompressor
 
-    print(json.dumps({"total_s": total, "solve_s": solve[0], "version": llmcompressor.__version__}))
+    print(
+        json.dumps(
+            {"total_s": total, "cpu_s": cpu, "solve_s": solve[0], "version": llmcompressor.__version__}
+        )
+    )
 
 
-def _capture(model: Any, ids: Any) -> tuple[dict[str, Any], float]:
-    """H = sum x x^T (float32) of every linear in model.model.layers, from one forward pass."""
+def _capture(model: Any, ids: Any) -> dict[str, Any]:
+    """H = sum x x^T (float32) of every linear in model.model.layers, from the uncompressed model."""
     import torch
 
     H: dict[str, torch.Tensor] = {}
@@ -112,14 +110,12 @@ def _capture(model: Any, ids: Any) -> tuple[dict[str, Any], float]:
                 H[name] = H.get(name, 0) + x.T @ x
 
             hooks.append(mod.register_forward_hook(hook))
-    t0 = time.perf_counter()
     with torch.no_grad():
         for b in ids.split(8):
             model.model(input_ids=b)  # the decoder only: lm_head's output is not needed
-    seconds = time.perf_counter() - t0
     for h in hooks:
         h.remove()
-    return H, seconds
+    return H
 
 
 def _rel_err(W: Any, Q: Any, H: Any) -> float:
@@ -129,15 +125,47 @@ def _rel_err(W: Any, Q: Any, H: Any) -> float:
     return float((D @ Hd * D).sum() / (Wd @ Hd * Wd).sum())
 
 
+def _run_reference(args: argparse.Namespace, model: Any, ids: Any) -> dict[str, Any] | None:
+    """llm-compressor's oneshot in its own environment on the same (possibly truncated) model and tokens."""
+    import torch
+
+    if not (args.reference_python and Path(args.reference_python).exists()):
+        print(
+            f"no reference python at {args.reference_python!r}: llm-compressor not run (make bench-env builds it)"
+        )
+        return None
+    with tempfile.TemporaryDirectory(prefix="pvq-bench-apply-") as tmp:
+        folder = Path(tmp)
+        model.save_pretrained(folder / "hf")
+        from transformers import PreTrainedTokenizerFast
+
+        from pvq.models import get_tokenizer
+
+        # llm-compressor's oneshot insists on a processor in the folder, even for tokenised data
+        PreTrainedTokenizerFast(tokenizer_object=get_tokenizer("smollm2")).save_pretrained(folder / "hf")
+        torch.save(ids, folder / "calib_ids.pt")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cmd = [args.reference_python, __file__, "--llmc-worker", str(folder), "--threads", str(args.threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        if proc.returncode != 0:
+            print(f"llm-compressor failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            return None
+        ref: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        ref["weights"] = torch.load(folder / "llmc_weights.pt")
+        return ref
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=16, help="calibration sequences")
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads, for both pvq and the reference")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, for both pvq and the reference")
+    ap.add_argument("--quick", action="store_true", help="the first 6 decoder blocks only (both sides)")
     ap.add_argument(
-        "--reference-python", default="benchmarks/.venv-llmc/bin/python", help="python with llmcompressor (make bench-env builds it)"
+        "--reference-python",
+        default="benchmarks/.venv-llmc/bin/python",
+        help="python with llmcompressor (make bench-env builds it)",
     )
-    ap.add_argument("--orders", action="store_true", help="also run natural order and compare output errors")
     ap.add_argument("--llmc-worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.llmc_worker:
@@ -146,100 +174,68 @@ def main() -> None:
 
     import torch
 
-    from pvq.apply import compress_matrix
+    import pvq.apply
     from pvq.models import create_model
     from pvq.models._calibration import calibration_batches
-    from pvq.recipes import parse_recipe
 
     torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
     model = create_model("smollm2", backend="transformers")
-    batches = calibration_batches(
-        "smollm2", n=max(1, args.samples // 8), seed=0, batch_size=8, seq_len=args.seq_len
-    )
+    if args.quick:
+        model.model.layers = model.model.layers[:6]
+        model.config.num_hidden_layers = 6
+    nb = max(1, args.samples // 8)
+    batches = calibration_batches("smollm2", n=nb, seed=0, batch_size=8, seq_len=args.seq_len, disjoint=True)
     ids = torch.cat([b["input_ids"] for b in batches])  # type: ignore[index]
-    print(f"SmolLM2-135M, {ids.shape[0]} x {ids.shape[1]} calibration tokens, {args.threads} torch threads")
-    H, capture_s = _capture(model, ids)
-    print(f"pvq capture (one pass, {len(H)} linear layers): {capture_s:.1f} s")
-    weights = {n: m.weight.detach().float() for n, m in model.named_modules() if n in H}
-    # output errors are measured on other windows of the text (seed 1), not on the calibration tokens
-    held = calibration_batches(
-        "smollm2", n=max(1, args.samples // 8), seed=1, batch_size=8, seq_len=args.seq_len
+    held = calibration_batches("smollm2", n=nb, seed=1, batch_size=8, seq_len=args.seq_len, disjoint=True)
+    H_eval = _capture(model, torch.cat([b["input_ids"] for b in held]))  # type: ignore[index]
+    weights = {n: m.weight.detach().float().clone() for n, m in model.named_modules() if n in H_eval}
+    print(
+        f"SmolLM2-135M{' (first 6 blocks, --quick)' if args.quick else ''}: {len(weights)} linear tensors, "
+        f"{ids.shape[0]} x {ids.shape[1]} calibration tokens, {args.threads} torch thread(s)"
     )
-    H_eval, _ = _capture(model, torch.cat([b["input_ids"] for b in held]))  # type: ignore[index]
+    # warm-up: numba kernels loaded from their cache (or compiled, the first time) outside the timings
+    w_up = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    pvq.apply.compress_matrix("warm-up", w_up, REF_RECIPE, (w_up.T @ w_up).double())
 
     results: dict[str, dict[str, Any]] = {}
-    runs = [RECIPE, REF_RECIPE] + ([RECIPE + ":order=natural"] if args.orders else [])
-    for text in runs:
-        recipe = parse_recipe(text)
-        errs, t0 = {}, time.perf_counter()
-        for name, W in weights.items():
-            errs[name] = _rel_err(W, compress_matrix(name, W, recipe, H[name]).dequantize(), H_eval[name])
-        results[f"pvq {recipe}"] = {"solve_s": time.perf_counter() - t0, "errs": errs}
-    rtn = parse_recipe("int4:g128:rtn")
-    results[f"pvq {rtn}"] = {
-        "solve_s": float("nan"),
-        "errs": {
-            n: _rel_err(W, compress_matrix(n, W, rtn).dequantize(), H_eval[n]) for n, W in weights.items()
-        },
-    }
+    for recipe in (REF_RECIPE, RECIPE):
+        c0, t0 = time.process_time(), time.perf_counter()
+        res = pvq.apply.apply(model, recipe, batches)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        mods = dict(res.module.named_modules())
+        errs = {n: _rel_err(W, mods[n].weight.detach().float(), H_eval[n]) for n, W in weights.items()}
+        results[f"pvq.apply {recipe}"] = {"wall_s": wall, "cpu_s": cpu, "solve_s": float("nan"), "errs": errs}
+        print(f"pvq.apply {recipe}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+        del res, mods
 
-    ref: dict[str, Any] | None = None
-    if args.reference_python and Path(args.reference_python).exists():
-        with tempfile.TemporaryDirectory(prefix="pvq-bench-apply-") as tmp:
-            folder = Path(tmp)
-            model.save_pretrained(folder / "hf")
-            from transformers import PreTrainedTokenizerFast
-
-            from pvq.models import get_tokenizer
-
-            # llm-compressor's oneshot insists on a processor in the folder, even for tokenised data
-            PreTrainedTokenizerFast(tokenizer_object=get_tokenizer("smollm2")).save_pretrained(folder / "hf")
-            torch.save(ids, folder / "calib_ids.pt")
-            env = {
-                **os.environ,
-                "HF_HUB_OFFLINE": "1",
-                "HF_DATASETS_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1",
-            }
-            cmd = [
-                args.reference_python,
-                __file__,
-                "--llmc-worker",
-                str(folder),
-                "--threads",
-                str(args.threads),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-            if proc.returncode != 0:
-                print(f"llm-compressor failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-            else:
-                ref = json.loads(proc.stdout.strip().splitlines()[-1])
-                q = torch.load(folder / "llmc_weights.pt")
-                ref["errs"] = {n: _rel_err(weights[n], q[n].float(), H_eval[n]) for n in weights}
-                results[f"llm-compressor {ref['version']} GPTQ int4 g{REF_GROUP}"] = ref
-    else:
-        print(f"no reference python at {args.reference_python!r}: llm-compressor not run (make bench-env builds it)")
-
-    print(f"\n{'method':44s} {'solve s':>8s} {'total s':>8s} {'sum rel. output error':>22s}")
-    for key, r in results.items():
-        total = r.get("total_s", r["solve_s"] + capture_s if r["solve_s"] == r["solve_s"] else float("nan"))
-        print(f"{key:44s} {r['solve_s']:8.1f} {total:8.1f} {sum(r['errs'].values()):22.4f}")
-    act = results[f"pvq {parse_recipe(RECIPE)}"]
-    if args.orders:
-        nat = results[f"pvq {parse_recipe(RECIPE + ':order=natural')}"]
-        wins = sum(act["errs"][n] < nat["errs"][n] for n in weights)
-        print(f"act-order lower output error than natural order in {wins}/{len(weights)} layers")
+    ref = _run_reference(args, model, ids)
     if ref is not None:
-        same = results[f"pvq {parse_recipe(REF_RECIPE)}"]
+        key = f"llm-compressor {ref['version']} oneshot GPTQ int4 g{REF_GROUP}"
+        ref["errs"] = {n: _rel_err(weights[n], ref["weights"][n].float(), H_eval[n]) for n in weights}
+        results[key] = {
+            "wall_s": ref["total_s"],
+            "cpu_s": ref["cpu_s"],
+            "solve_s": ref["solve_s"],
+            "errs": ref["errs"],
+        }
+
+    print("\n| method | wall s | CPU s | GPTQ solver s | sum rel. output error (held-out H) |")
+    print("|---|---|---|---|---|")
+    for key, r in results.items():
         print(
-            f"ratio pvq {REF_RECIPE} solve / llm-compressor GPTQ solve: {same['solve_s'] / ref['solve_s']:.2f}"
+            f"| {key} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['solve_s']:.1f} | {sum(r['errs'].values()):.4f} |"
         )
+    if ref is not None:
+        same = results[f"pvq.apply {REF_RECIPE}"]
+        ours, theirs = same["errs"], ref["errs"]
         print(
-            f"ratio pvq {REF_RECIPE} (capture + solve) / llm-compressor oneshot total: "
-            f"{(same['solve_s'] + capture_s) / ref['total_s']:.2f}"
+            f"\nratio pvq.apply {REF_RECIPE} / llm-compressor oneshot (same model, tokens, threads): "
+            f"wall {same['wall_s'] / ref['total_s']:.2f}, CPU {same['cpu_s'] / ref['cpu_s']:.2f} (target <= 2)"
         )
-        wins = sum(same["errs"][n] <= ref["errs"][n] for n in weights)
+        wins = sum(ours[n] <= theirs[n] for n in weights)
         print(f"pvq output error <= llm-compressor's in {wins}/{len(weights)} layers (held-out H)")
+    print(f"whole benchmark: {time.perf_counter() - t_start:.0f} s wall")
 
 
 if __name__ == "__main__":

@@ -52,10 +52,40 @@ CALIB = {"smollm2": (4, 4, 128), "mobilenet_v2": (8, 8, 0), "minilm": (16, 8, 0)
 EVAL_CROPS = 128
 
 
-def _algorithms_hash() -> str:
-    import pvq.apply._algorithms as algorithms
+# the modules whose code decides a row's numbers: algorithms, grids, kernels, sequential capture, the driver,
+# the calibration/evaluation data, and this script's own evaluation
+_KEYED_MODULES = (
+    "pvq.apply._algorithms",
+    "pvq.apply._obs",
+    "pvq.apply._scales",
+    "pvq.apply._masks",
+    "pvq.apply._sweep_kernels",
+    "pvq.apply._sequential",
+    "pvq.apply._apply",
+    "pvq.apply._compressed",
+    "pvq.recipes",
+    "pvq.models._calibration",
+    "pvq.models._minilm",
+    "pvq.models._mobilenetv2",
+    "pvq.models._smollm2",
+    "pvq.models._lm",
+)
 
-    return hashlib.sha256(inspect.getsource(algorithms).encode()).hexdigest()[:12]
+
+def _algorithms_hash() -> str:
+    """First 12 hex digits of the SHA-256 of every keyed module's source and of this script's evaluation, so a
+    cached row is reused only when nothing that produced it has changed."""
+    import importlib
+
+    h = hashlib.sha256()
+    for name in _KEYED_MODULES:
+        path = Path(str(importlib.import_module(name).__file__))
+        files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]  # a package: all
+        for f in files:
+            h.update(f"{name}/{f.name}".encode() + b"\0" + f.read_bytes() + b"\0")
+    for obj in (_Evaluator, _calibration, CALIB, EVAL_CROPS):
+        h.update((inspect.getsource(obj) if callable(obj) else repr(obj)).encode() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
@@ -156,6 +186,12 @@ def _calibration_note(name: str) -> str:
     return what + " from the calibration part of the bundled data"
 
 
+def _num(metrics: dict[str, Any], key: str, fmt: str) -> str:
+    """A metric formatted, or its note (JSON has no inf: ``to_jsonable`` writes None and ``KEY_note``)."""
+    v = metrics.get(key)
+    return format(v, fmt) if isinstance(v, (int, float)) else str(metrics.get(f"{key}_note", "n/a"))
+
+
 def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = ["# pvq apply: whole-model compression on held-out data", ""]
     out.append(f"Command: `{meta['command']}`; machine: {meta['machine']}; torch {meta['torch']}.")
@@ -182,14 +218,17 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 [
                     f"{r['metrics']['top1_agreement']:.3f} ({r['metrics']['top1_agreement_ci95'][0]:.3f}"
                     f"-{r['metrics']['top1_agreement_ci95'][1]:.3f})",
-                    f"{r['metrics']['logits_snr_db']:.1f}",
+                    _num(r["metrics"], "logits_snr_db", ".1f"),
                 ]
                 for r in mine
             ]
         else:
             head = ["recipe", "hidden SNR dB", "mean emb. cosine", "bits/weight", "paper bits", "seconds"]
             cells = [
-                [f"{r['metrics']['hidden_snr_db']:.1f}", f"{r['metrics']['mean_embedding_cosine']:.4f}"]
+                [
+                    _num(r["metrics"], "hidden_snr_db", ".1f"),
+                    _num(r["metrics"], "mean_embedding_cosine", ".4f"),
+                ]
                 for r in mine
             ]
         out.append("| " + " | ".join(head) + " |")
@@ -204,8 +243,10 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(
         "bits/weight: real storage cost (codes, FP16 scales, zero points, bitmask or N:M index) averaged over "
         "the compressed tensors (every conv/linear weight; embeddings and lm_head left in FP16). paper bits: the "
-        "paper's mask-free accounting. seconds: pvq.apply wall time (calibration capture + compression) on a "
-        "shared 2-core CPU, so only indicative."
+        "paper's mask-free accounting. seconds: pvq.apply wall time (calibration capture + compression), one "
+        "torch thread, on a 2-core CPU shared with other jobs (load average ~17 during the 2026-11-30 run, so "
+        "about 10x the CPU time: pvq.apply int4:g128:gptq on SmolLM2 is 44 CPU-seconds, "
+        "results/cpu/bench_apply.md); only indicative."
     )
     return "\n".join(out) + "\n"
 
@@ -236,8 +277,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="smollm2,mobilenet_v2,minilm")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--out", default="results/cpu/apply")
-    ap.add_argument("--table-only", action="store_true", help="only rewrite table.json/.md from the cached rows")
+    ap.add_argument(
+        "--table-only", action="store_true", help="only rewrite table.json/.md from the cached rows"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a shared machine more threads than free cores make every small op wait)",
+    )
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache_path = out / "rows.jsonl"

@@ -15,15 +15,21 @@ from pvq.recipes import Plan, parse_recipe
 
 
 def _record_h(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[torch.Tensor | None]]:
-    """Spy on the real compress_matrix: the H each weight (block) was compressed with."""
+    """Spy on the real compress_matrix/compress_stack: the H each weight (block) was compressed with."""
     seen: dict[str, list[torch.Tensor | None]] = {}
-    real = algorithms.compress_matrix
+    real, real_stack = algorithms.compress_matrix, algorithms.compress_stack
 
     def spy(name, weight, recipe, H, *, shape=None):  # type: ignore[no-untyped-def]
         seen.setdefault(name, []).append(None if H is None else H.clone())
         return real(name, weight, recipe, H, shape=shape)
 
+    def spy_stack(items, recipe, H=None):  # type: ignore[no-untyped-def]
+        for name, _w, _s in items[1:]:  # the first is recorded by compress_matrix
+            seen.setdefault(name, []).append(None if H is None else H.clone())
+        return real_stack(items, recipe, H)
+
     monkeypatch.setattr(algorithms, "compress_matrix", spy)
+    monkeypatch.setattr(algorithms, "compress_stack", spy_stack)
     return seen
 
 
@@ -93,6 +99,39 @@ def test_block_stack_path_equals_whole_model_forwards(monkeypatch: pytest.Monkey
         torch.testing.assert_close(h, seen[name][0], rtol=1e-5, atol=1e-5)
     for name in fast.weights:
         torch.testing.assert_close(fast.module.get_parameter(name), slow.module.get_parameter(name))
+
+
+class _InplaceBlock(_Block):
+    """Mutates a linear's output in place: a memoised output must not be reused after that."""
+
+    def forward(self, x: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+        a = self.q(x)
+        a.mul_(0.5)
+        return x + self.o(torch.tanh(a) * torch.sigmoid(self.k(x))) * scale
+
+
+@pytest.mark.parametrize("block", [_Block, _InplaceBlock])
+def test_memoised_outputs_change_nothing(monkeypatch: pytest.MonkeyPatch, block: type) -> None:
+    torch.manual_seed(2)
+    model = _Stack()
+    model.layers = nn.ModuleList(block(12) for _ in range(3))
+    batches = [torch.randn(4, 5, 6) for _ in range(3)]
+    computed = {"n": 0}
+    real_forward = nn.Linear.forward
+
+    def counting(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        computed["n"] += 1  # a matrix product really computed
+        return real_forward(self, x)
+
+    monkeypatch.setattr(nn.Linear, "forward", counting)
+    fast = pvq.apply(model, "int4:g4:gptq", batches)
+    fast_products, computed["n"] = computed["n"], 0
+    monkeypatch.setattr(sequential, "MEMO_BYTES", 0)
+    slow = pvq.apply(model, "int4:g4:gptq", batches)
+    for name in fast.weights:  # bit for bit: a memoised output is the tensor the layer computed before
+        assert torch.equal(fast.module.get_parameter(name), slow.module.get_parameter(name)), name
+    assert fast_products < computed["n"]  # the memo did save products
+    assert not any("forward" in vars(m) for m in fast.module.modules())  # overrides removed
 
 
 def test_calibration_free_recipe_runs_no_forward() -> None:

@@ -34,7 +34,14 @@ from pvq.apply._scales import Grid, dequantize_codes, quantize_codes
 from pvq.errors import PvqInputError
 from pvq.recipes import Prune, Quant, Recipe, parse_recipe
 
-__all__ = ["compress_matrix", "needs_calibration", "quantize_rtn", "prune_matrix"]
+__all__ = [
+    "compress_matrix",
+    "compress_stack",
+    "needs_calibration",
+    "quantize_rtn",
+    "prune_matrix",
+    "row_separable",
+]
 
 
 def needs_calibration(recipe: Recipe) -> bool:
@@ -168,3 +175,59 @@ def compress_matrix(
         zero_point=None if zero is None else zero.to(torch.int16).contiguous(),
         mask=mask,
     )
+
+
+def row_separable(recipe: Recipe) -> bool:
+    """True when every output row of a weight is compressed independently of the other rows, given ``H``.
+
+    GPTQ and SparseGPT share only ``H`` (hence the column order and ``U``) between rows; scales are per row or
+    per group of a row, pruning masks per row (magnitude, Wanda, pvq's per-row SparseGPT selection). Only a
+    per-tensor scale (``tensor`` granularity) couples the rows.
+    """
+    r = parse_recipe(recipe)
+    return r.quant is None or r.quant.group_size != 0
+
+
+def _rows_of(cw: CompressedWeight, name: str, shape: tuple[int, ...], lo: int, hi: int) -> CompressedWeight:
+    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[lo:hi].clone()
+
+    return CompressedWeight(
+        name,
+        shape,
+        cw.recipe,
+        codes=cut(cw.codes),
+        scale=cut(cw.scale),
+        zero_point=cut(cw.zero_point),
+        mask=cut(cw.mask),
+        values=cut(cw.values),
+    )
+
+
+def compress_stack(
+    items: list[tuple[str, torch.Tensor, tuple[int, ...]]], recipe: Recipe, H: torch.Tensor | None = None
+) -> list[CompressedWeight]:
+    """Compress several weights that read the same inputs (one ``H``) with one recipe, e.g. q/k/v or gate/up.
+
+    ``items``: ``(name, weight (rows_i, cols), shape_i)``. A :func:`row_separable` recipe is solved once on
+    the weights stacked along the rows — the same result per row as one :func:`compress_matrix` call per
+    weight (one Cholesky factorisation and one column sweep instead of several; only float rounding inside
+    BLAS may differ) —, any other recipe one weight at a time.
+    """
+    recipe = parse_recipe(recipe)
+    if len(items) == 1 or not row_separable(recipe):
+        return [compress_matrix(n, w, recipe, H, shape=shp) for n, w, shp in items]
+    cols = {int(w.shape[1]) for _, w, _ in items}
+    if len(cols) != 1 or any(w.dim() != 2 for _, w, _ in items):
+        raise PvqInputError(f"{items[0][0]}: stacked weights must be 2-D with the same number of inputs")
+    for n, w, shp in items:
+        if len(shp) == 0 or shp[0] != w.shape[0] or math.prod(shp[1:]) != w.shape[1]:
+            raise PvqInputError(f"{n}: shape {shp} does not flatten to the weight's {tuple(w.shape)}")
+    W = torch.cat([w.detach().to(torch.float32) for _, w, _ in items], dim=0)
+    whole = compress_matrix(items[0][0], W, recipe, H)
+    out, lo = [], 0
+    for n, w, shp in items:
+        hi = lo + int(w.shape[0])
+        out.append(_rows_of(whole, n, shp, lo, hi))
+        lo = hi
+    return out

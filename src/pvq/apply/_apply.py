@@ -222,12 +222,15 @@ def _merge(
 
 
 def _rel_error(w: torch.Tensor, q: torch.Tensor, H: torch.Tensor) -> float:
-    """sum_g tr(D_g H_g D_g^T) / sum_g tr(W_g H_g W_g^T), with W, Q (rows, n) split into len(H) row blocks."""
+    """sum_g tr(D_g H_g D_g^T) / sum_g tr(W_g H_g W_g^T), with W, Q (rows, n) split into len(H) row blocks.
+
+    Products with H in float32 (a diagnostic: a few significant digits are enough), sums in float64."""
     g = H.shape[0]
-    W = w.double().reshape(g, -1, H.shape[-1])
-    D = W - q.double().reshape(W.shape)
-    num = float((torch.bmm(D, H) * D).sum())
-    den = float((torch.bmm(W, H) * W).sum())
+    Hf = H.to(torch.float32)
+    W = w.float().reshape(g, -1, H.shape[-1])
+    D = W - q.float().reshape(W.shape)
+    num = float((torch.bmm(D, Hf).double() * D).sum())
+    den = float((torch.bmm(W, Hf).double() * W).sum())
     return num / den if den > 0 else float("nan")
 
 
@@ -249,7 +252,7 @@ def apply(
     Raises PvqInputError for an unparsable recipe, a plan naming tensors the model lacks, or a calibration
     recipe without calibration data.
     """
-    from pvq.apply._algorithms import compress_matrix
+    from pvq.apply._algorithms import compress_matrix, compress_stack
 
     t0 = time.perf_counter()
     plan, text, single = _as_plan(recipe_or_plan)
@@ -331,7 +334,41 @@ def apply(
     done: dict[str, TensorRow] = {}
     total = len(targets)
 
+    def finish(
+        t: Target,
+        recipe: Recipe,
+        note: str,
+        w: torch.Tensor,
+        cw: CompressedWeight,
+        H: Any,
+        ts: float,
+        shared: float = 0.0,
+    ) -> None:
+        """Write ``cw`` into the model and record its row; ``shared``: this tensor's part of a stacked solve."""
+        param: torch.Tensor = t.extra["param"]
+        shape = tuple(param.shape)
+        q = cw.dequantize().reshape(shape)
+        rel = _rel_error(w, q.reshape(w.shape), H) if H is not None else None
+        with torch.no_grad():
+            param.copy_(q.to(param.dtype))
+        weights[t.name] = cw
+        secs = time.perf_counter() - ts + shared
+        done[t.name] = TensorRow(
+            t.name,
+            str(recipe),
+            shape,
+            "compressed",
+            recipe_bits(recipe, shape),
+            secs,
+            rel,
+            "; ".join(x for x in (note, t.extra["tied"]) if x),
+        )
+        err = f", output error {rel:.3g}" if rel is not None else ""
+        say(f"[{len(done)}/{total}] {t.name} {recipe} ({secs:.1f} s{err})")
+
     def compress(group: Any, H: torch.Tensor | None) -> None:
+        # targets of one group read the same input (one H): those with the same recipe are solved together
+        stacks: dict[str, list[tuple[Target, Recipe, str, torch.Tensor, tuple[int, ...]]]] = {}
         for t in group:
             ts = time.perf_counter()
             recipe: Recipe = t.extra["recipe"]
@@ -365,29 +402,20 @@ def apply(
                     )
                     for g in range(blocks)
                 ]
-                cw = _merge(parts, t.name, shape, recipe)
+                finish(t, recipe, note, w, _merge(parts, t.name, shape, recipe), H, ts)
             else:
                 flat = shape if param.dim() > 1 else (1, shape[0])
-                cw = compress_matrix(t.name, w, recipe, None if H is None else H[0], shape=flat)
-            q = cw.dequantize().reshape(shape)
-            rel = _rel_error(w, q.reshape(w.shape), H) if H is not None else None
-            with torch.no_grad():
-                param.copy_(q.to(param.dtype))
-            weights[t.name] = cw
-            secs = time.perf_counter() - ts
-            row = TensorRow(
-                t.name,
-                str(recipe),
-                shape,
-                "compressed",
-                recipe_bits(recipe, shape),
-                secs,
-                rel,
-                "; ".join(x for x in (note, t.extra["tied"]) if x),
+                stacks.setdefault(f"{recipe}|{w.shape[1]}", []).append((t, recipe, note, w, flat))
+        for items in stacks.values():
+            ts = time.perf_counter()
+            recipe = items[0][1]
+            cws = compress_stack(
+                [(t.name, w, flat) for t, _, _, w, flat in items], recipe, None if H is None else H[0]
             )
-            done[t.name] = row
-            err = f", output error {rel:.3g}" if rel is not None else ""
-            say(f"[{len(done)}/{total}] {t.name} {recipe} ({secs:.1f} s{err})")
+            solve = time.perf_counter() - ts
+            rows_all = sum(int(w.shape[0]) for _, _, _, w, _ in items)
+            for (t, _, note, w, _), cw in zip(items, cws, strict=True):
+                finish(t, recipe, note, w, cw, H, time.perf_counter(), solve * int(w.shape[0]) / rows_all)
 
     run_sequential(module, targets, batches, compress, say)
     rows.extend(done[t.name] for t in targets if t.name in done)

@@ -44,10 +44,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pvq.apply._masks import nm_keep, prune_lowest
 from pvq.apply._scales import Grid, GridParams, dequantize_codes, find_params, quantize_codes
+from pvq.apply._sweep_kernels import MODE_INT, MODE_LEVELS, MODE_PRUNE, MODE_UINT, sweep_columns
 from pvq.recipes import Prune, Quant
 
 __all__ = ["SweepResult", "obs_sweep", "inverse_cholesky_upper", "BLOCK"]
@@ -109,6 +111,120 @@ def _static_params(W: torch.Tensor, quant: Quant, grid: Grid, mse: bool) -> Grid
     return find_params(padded.reshape(rows * groups, g), grid, mse)
 
 
+class _SweepState:
+    """The sweep's outputs and grid, and the two implementations of its inner loop over columns ``a..b-1`` of
+    the block starting at column ``i1``: compiled (float32, :mod:`pvq.apply._sweep_kernels`) and torch (the
+    reference, any dtype). Both write ``Qt``/``codest`` rows ``i1+a..i1+b-1`` and ``Err1`` rows ``a..b-1``."""
+
+    def __init__(
+        self,
+        Wt: torch.Tensor,
+        keept: torch.Tensor,
+        Qt: torch.Tensor,
+        codest: torch.Tensor | None,
+        scale: torch.Tensor | None,
+        zero: torch.Tensor | None,
+        grid: Grid | None,
+        quant: Quant | None,
+        mse: bool,
+        dynamic_groups: bool,
+        g: int,
+        col_group: torch.Tensor,
+    ) -> None:
+        self.keept, self.Qt, self.codest = keept, Qt, codest
+        self.scale, self.zero, self.grid, self.quant, self.mse = scale, zero, grid, quant, mse
+        self.dynamic_groups, self.g, self.col_group = dynamic_groups, g, col_group
+        self.masked = False
+        self.rows = Wt.shape[1]
+
+    def group_params(self, Wg: torch.Tensor, keepg: torch.Tensor, gi: int) -> None:
+        """Grid of group ``gi`` from its current weights ``Wg`` (g, rows) where kept (natural order)."""
+        assert self.scale is not None and self.grid is not None
+        prm = find_params((Wg * keepg).T.float(), self.grid, self.mse)
+        self.scale[:, gi] = prm.scale
+        if self.zero is not None and prm.zero is not None:
+            self.zero[:, gi] = prm.zero
+
+    def _scales_t(self, i1: int, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scale and zero point (b - a, rows) of each weight of columns ``i1+a..i1+b-1``."""
+        assert self.scale is not None
+        gidx = self.col_group[i1 + a : i1 + b]
+        s = self.scale[:, gidx].T.contiguous()
+        z = None if self.zero is None else self.zero[:, gidx].T.contiguous()
+        return s, z
+
+    def columns_compiled(
+        self, W1: torch.Tensor, U1: torch.Tensor, i1: int, a: int, b: int, Err1: torch.Tensor
+    ) -> None:
+        count, n = W1.shape[0], b - a
+        keep = self.keept[i1 : i1 + count].numpy()
+        Q = np.empty((n, self.rows), dtype=np.float32)
+        C = np.zeros((n, self.rows), dtype=np.float32)
+        S = Z = C
+        mids = lv = np.zeros(1, dtype=np.float32)
+        mode, qmin, qmax = MODE_PRUNE, 0.0, 0.0
+        grid = self.grid
+        if grid is not None:
+            s, z = self._scales_t(i1, a, b)
+            S = s.numpy()
+            if z is not None:
+                Z = z.numpy()
+            if grid.levels is not None:
+                mode = MODE_LEVELS
+                lv = grid.levels.to(torch.float32).numpy()
+                mids = (lv[1:] + lv[:-1]) / np.float32(2)
+            else:
+                mode = MODE_UINT if z is not None else MODE_INT
+            qmin, qmax = float(grid.qmin), float(grid.qmax)
+        sweep_columns(
+            W1.numpy(),
+            U1.numpy(),
+            a,
+            b,
+            S,
+            Z,
+            keep,
+            self.masked,
+            mode,
+            np.float32(qmin),
+            np.float32(qmax),
+            mids,
+            lv,
+            Q,
+            C,
+            Err1.numpy(),
+        )
+        self.Qt[i1 + a : i1 + b] = torch.from_numpy(Q)
+        if self.codest is not None:
+            self.codest[i1 + a : i1 + b] = torch.from_numpy(C).long()
+
+    def columns_torch(
+        self, W1: torch.Tensor, U1: torch.Tensor, i1: int, a: int, b: int, Err1: torch.Tensor
+    ) -> None:
+        d = U1.diagonal()
+        keep1 = self.keept[i1 : i1 + W1.shape[0]]
+        grid, dtype = self.grid, W1.dtype
+        for i in range(a, b):
+            j = i1 + i
+            w = W1[i]  # (rows,) current weights of column j
+            if grid is not None:
+                assert self.scale is not None and self.codest is not None
+                gi = int(self.col_group[j])
+                s = self.scale[:, gi]
+                z = self.zero[:, gi] if self.zero is not None else None
+                c = quantize_codes(w if dtype == torch.float32 else w.float(), s, z, grid)
+                q = dequantize_codes(c, s, z, grid).to(dtype)
+                if self.masked:
+                    q = q * keep1[i]
+                self.codest[j] = c
+            else:
+                q = w * keep1[i]
+            self.Qt[j] = q
+            err = (w - q).div_(d[i])
+            W1[i:].addr_(U1[i, i:], err, alpha=-1.0)  # rank-1 OBS update of the block, in place
+            Err1[i] = err
+
+
 def obs_sweep(
     W: torch.Tensor,
     H: torch.Tensor,
@@ -120,11 +236,14 @@ def obs_sweep(
     mask: torch.Tensor | None = None,
     select: Prune | None = None,
     dtype: torch.dtype = torch.float32,
+    compiled: bool = True,
 ) -> SweepResult:
     """Run GPTQ (``quant``), SparseGPT (``select``), or GPTQ with a fixed ``mask``; see the module docstring.
 
     ``W`` (rows, cols), ``H`` (cols, cols) any positive multiple of ``sum x x^T``; ``mse`` picks the MSE
     scale search for the grids (else absmax); ``dtype`` is the working precision of the sweep.
+    ``compiled``: the inner column loop in the compiled kernel (float32 only; the torch loop, the reference,
+    is used for other dtypes or when False).
     """
     if select is not None and (order != "natural" or mask is not None):
         raise ValueError("adaptive mask selection runs in natural order without a fixed mask")
@@ -172,45 +291,38 @@ def obs_sweep(
     if select is not None and select.structured:
         block = select.m * max(1, BLOCK // select.m)
 
+    sweep = _SweepState(Wt, keept, Qt, codest, scale, zero, grid, quant, mse, dynamic_groups, g, col_group)
+    sweep.masked = fixed_or_selected
+    compiled = compiled and dtype == torch.float32
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
         count = i2 - i1
         W1 = Wt[i1:i2].clone()  # (count, rows)
-        Err1 = torch.zeros_like(W1)
-        U1 = U[i1:i2, i1:i2]
+        U1 = U[i1:i2, i1:i2].contiguous()
         d = U1.diagonal()
         keep1 = keept[i1:i2]  # a view: selections below write into keept
         if select is not None and not select.structured:
             k = select.sparsity * i2 // 100 - select.sparsity * i1 // 100
             keep1.copy_(prune_lowest((W1.pow(2) / d.pow(2)[:, None]).T, k).T)
-        for i in range(count):
-            j = i1 + i
-            w = W1[i]  # (rows,) current weights of column j
-            if select is not None and select.structured and i % select.m == 0:
-                e = min(i + select.m, count)
-                sc = (W1[i:e].pow(2) / d[i:e].pow(2)[:, None]).T
-                keep1[i:e] = nm_keep(sc, select.n, select.m).T
-            if quant is not None and grid is not None:
-                assert scale is not None and codest is not None
-                if dynamic_groups and j % g == 0:
-                    prm = find_params((W1[i : i + g] * keep1[i : i + g]).T.float(), grid, mse)
-                    scale[:, j // g] = prm.scale
-                    if zero is not None and prm.zero is not None:
-                        zero[:, j // g] = prm.zero
-                gi = int(col_group[j])
-                s = scale[:, gi]
-                z = zero[:, gi] if zero is not None else None
-                c = quantize_codes(w if dtype == torch.float32 else w.float(), s, z, grid)
-                q = dequantize_codes(c, s, z, grid).to(dtype)
-                if fixed_or_selected:
-                    q = q * keep1[i]
-                codest[j] = c
+        # segments of the block between points where a mask or a group's grid is chosen from current weights
+        cuts = {0, count}
+        if select is not None and select.structured:
+            cuts.update(range(0, count, select.m))
+        if dynamic_groups:
+            cuts.update(i for i in range(count) if (i1 + i) % g == 0)
+        edges = sorted(cuts)
+        Err1 = torch.zeros_like(W1)
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            if select is not None and select.structured and a % select.m == 0:
+                e = min(a + select.m, count)
+                sc = (W1[a:e].pow(2) / d[a:e].pow(2)[:, None]).T
+                keep1[a:e] = nm_keep(sc, select.n, select.m).T
+            if dynamic_groups and (i1 + a) % g == 0:
+                sweep.group_params(W1[a : a + g], keep1[a : a + g], (i1 + a) // g)
+            if compiled:
+                sweep.columns_compiled(W1, U1, i1, a, b, Err1)
             else:
-                q = w * keep1[i]
-            Qt[j] = q
-            err = (w - q).div_(d[i])
-            W1[i:].addr_(U1[i, i:], err, alpha=-1.0)  # rank-1 OBS update of the block, in place
-            Err1[i] = err
+                sweep.columns_torch(W1, U1, i1, a, b, Err1)
         Wt[i2:] -= U[i1:i2, i2:].T @ Err1  # lazy update of the columns after the block
 
     inv = torch.argsort(perm)

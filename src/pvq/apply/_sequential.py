@@ -11,6 +11,11 @@ layers are already compressed (as GPTQ and SparseGPT do), with as few forward pa
   (an exception raised by a hook) right after the group's input is seen.
 - Groups whose recipe needs no calibration are compressed without any forward pass, and nothing runs after the
   last group that needs H.
+- Inside a block, each later run returns the outputs of the block's already-compressed linear/conv layers from
+  the run that first computed them (same batch, same call, same weights, same input: the same tensor), so each
+  layer's matrix product runs about once per batch instead of once per later group (:class:`_Memo`; outputs
+  mutated in place downstream are detected by their version counter and recomputed; at most
+  ``MEMO_BYTES`` held).
 
 A module called more than once per forward contributes the inputs of its first call only. Padded tokens
 (``attention_mask`` 0 in a dict batch) are left out of the Gram matrices of linear layers.
@@ -83,6 +88,63 @@ def gram_of_input(module: nn.Module, x: torch.Tensor, mask: torch.Tensor | None)
         X = x.reshape(1, -1, x.shape[-1]).float()
     # float32 products per batch (fast), summed over batches in float64
     return torch.bmm(X.transpose(1, 2), X).double()
+
+
+MEMO_BYTES = 512 * 2**20
+
+
+class _Memo:
+    """Outputs of a block's frozen (already compressed) target layers, per calibration batch and call number.
+
+    A frozen layer's input in a later re-run of the block is the one it had before (everything called before
+    it is frozen or untouched, and the forward is deterministic in eval mode), so its output is too: the layer's
+    ``forward`` is replaced (an instance attribute, removed by :meth:`close`) by a lookup. A stored tensor
+    whose version counter moved (mutated in place downstream) is recomputed. Holds at most ``budget`` bytes.
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = MEMO_BYTES if budget is None else budget
+        self.bytes, self.batch = 0, 0
+        self.store: dict[tuple[int, int, int], tuple[torch.Tensor, int]] = {}
+        self.calls: dict[int, int] = {}
+        self.modules: list[nn.Module] = []
+
+    def start(self, batch: int) -> None:
+        """A run of the block on calibration batch ``batch`` begins."""
+        self.batch = batch
+        self.calls.clear()
+
+    def freeze(self, module: nn.Module) -> None:
+        if "forward" in vars(module):
+            return  # frozen already (or a user's own instance forward: leave it alone)
+        original = module.forward
+        mid = id(module)
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            n = self.calls.get(mid, 0)
+            self.calls[mid] = n + 1
+            key = (mid, self.batch, n)
+            hit = self.store.get(key)
+            if hit is not None and hit[0]._version == hit[1]:
+                return hit[0]
+            out = original(*args, **kwargs)
+            if hit is not None:
+                self.bytes -= hit[0].nbytes
+                del self.store[key]
+            if isinstance(out, torch.Tensor) and self.bytes + out.nbytes <= self.budget:
+                self.store[key] = (out, out._version)
+                self.bytes += out.nbytes
+            return out
+
+        module.forward = forward  # type: ignore[method-assign]
+        self.modules.append(module)
+
+    def close(self) -> None:
+        for m in self.modules:
+            del m.forward  # back to the class method
+        self.modules.clear()
+        self.store.clear()
+        self.bytes = 0
 
 
 class _Capture:
@@ -339,26 +401,38 @@ def _run_blocks(model: nn.Module, plan: _Plan, batches: Sequence[Any], compress:
         masks = [_token_mask(b) for b in batches]
         for b, block in enumerate(blocks):
             mine = [i for i in inside if plan.block_of[i] == b]
-            for i in mine:
-                g = groups[i]
-                H = None
-                if i <= last and any(t.calibrated for t in g):
-                    cap = _Capture(g[0].module, stop=True)
-                    with cap, torch.no_grad():
-                        for (args, kwargs), mask in zip(cached, masks, strict=True):
-                            cap.mask = mask
-                            try:
-                                block(*args, **kwargs)
-                            except _Stop:
-                                pass
-                    H = cap.G
-                compress(g, H)
-            later = any(
-                plan.block_of[i] > b for i in inside if i <= last and any(t.calibrated for t in groups[i])
-            )
-            if b + 1 < len(blocks) and later:  # block b's outputs are block b+1's inputs
-                with torch.no_grad():
-                    cached = [((_first(block(*a, **k)),) + tuple(a[1:]), k) for a, k in cached]
+            memo = _Memo()
+            try:
+                for i in mine:
+                    g = groups[i]
+                    H = None
+                    if i <= last and any(t.calibrated for t in g):
+                        cap = _Capture(g[0].module, stop=True)
+                        with cap, torch.no_grad():
+                            for n, ((args, kwargs), mask) in enumerate(zip(cached, masks, strict=True)):
+                                cap.mask = mask
+                                memo.start(n)
+                                try:
+                                    block(*args, **kwargs)
+                                except _Stop:
+                                    pass
+                        H = cap.G
+                    compress(g, H)
+                    for t in g:
+                        if t.capturable:
+                            memo.freeze(t.module)
+                later = any(
+                    plan.block_of[i] > b for i in inside if i <= last and any(t.calibrated for t in groups[i])
+                )
+                if b + 1 < len(blocks) and later:  # block b's outputs are block b+1's inputs
+                    with torch.no_grad():
+                        outs = []
+                        for n, (a, k) in enumerate(cached):
+                            memo.start(n)
+                            outs.append(((_first(block(*a, **k)),) + tuple(a[1:]), k))
+                        cached = outs
+            finally:
+                memo.close()
     else:
         for i in inside:
             compress(groups[i], None)
