@@ -516,3 +516,46 @@ def test_ctrl_c_inside_compiled_code_is_still_an_interrupt(monkeypatch: pytest.M
     monkeypatch.setattr(cli, "app", crash)
     with pytest.raises(SystemError):  # a crash that is not an interrupt is not disguised as one
         cli.main(["tensors"])
+
+
+def test_ctrl_c_swallowed_by_a_finaliser_still_stops_the_loop_and_exits_130(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """CI saw ``pvq tensors`` exit 0 after SIGINT: the KeyboardInterrupt landed in a finaliser, where Python prints
+    "Exception ignored" and drops it. The CLI's handler records it; the next progress step raises it again."""
+    import gc
+
+    import pvq.cli as cli
+    from pvq import _interrupt
+    from pvq._progress import progress
+
+    class Finalised:
+        def __del__(self) -> None:
+            _interrupt._handler(signal.SIGINT, None)  # what SIGINT does, landing inside __del__
+
+    done: list[int] = []
+
+    def job(**kw: object) -> int:
+        obj = Finalised()
+        del obj
+        gc.collect()
+        for i in progress(range(5), desc="items"):  # the interrupt is raised again here, before item 0
+            done.append(i)
+        return 0
+
+    monkeypatch.setattr(cli, "app", job)
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["tensors"])
+    assert ex.value.code == 130 and done == []
+    err = capsys.readouterr().err
+    assert "pvq: interrupted; partial results were kept" in err
+    assert "Exception ignored" not in err and "Traceback" not in err
+
+    def finishes(**kw: object) -> int:  # swallowed, and no loop left to notice: the exit code still says so
+        obj = Finalised()
+        del obj
+        return 0
+
+    monkeypatch.setattr(cli, "app", finishes)
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["tensors"])
+    assert ex.value.code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after main

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from pvq._interrupt import check as check_interrupt
+
 __all__ = ["progress", "enable_progress", "progress_enabled", "LOG_EVERY_S", "format_seconds", "stage_log"]
 
 T = TypeVar("T")
@@ -117,7 +119,9 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> It
     ``total`` defaults to ``len(items)`` when ``items`` has a length."""
     global _DEPTH
     if not _ENABLED or _DEPTH > 0:
-        yield from items
+        for item in items:
+            check_interrupt()  # a Ctrl-C a finaliser swallowed still stops the loop (pvq._interrupt)
+            yield item
         return
     if total is None:
         try:
@@ -129,7 +133,9 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> It
         return
     _DEPTH += 1
     try:
-        yield from (_bar if sys.stderr.isatty() else _lines)(items, total, desc or "progress")
+        for item in (_bar if sys.stderr.isatty() else _lines)(items, total, desc or "progress"):
+            check_interrupt()
+            yield item
     finally:
         _DEPTH -= 1
 

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     box. Library warnings raised on the way are held back: after an error they would only bury the one
     line that matters; after success they are printed once each, as ``pvq: warning: ...``.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    from pvq import _interrupt
+
+    with _interrupt.installed(), warnings.catch_warnings(record=True) as caught:
         try:
             code = app(args=argv, standalone_mode=False)
         except PvqInputError as exc:
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             if not _caused_by_interrupt(exc):
                 raise
             code = 130
+    if _interrupt.was_interrupted() and code in (None, 0):  # a Ctrl-C swallowed by a finaliser, job finished
+        code = 130
     if code == 130:  # typer turns Ctrl-C into exit code 130
         print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
     for line in dict.fromkeys(f"pvq: warning: {_one_line(str(w.message))}" for w in caught):
