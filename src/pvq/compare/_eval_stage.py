@@ -28,6 +28,7 @@ from torch import nn
 from pvq._io import append_jsonl, read_jsonl
 from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, EvalOption, choose_options
 from pvq.errors import PvqInputError
+from pvq.recipes import parse_recipe
 
 __all__ = [
     "PRIMARY",
@@ -88,7 +89,8 @@ class EvalPoint:
 @dataclass(frozen=True)
 class BudgetWinner:
     """At ``budget``: the measured winner among every option evaluated there, the SNR-proxy winner among the same
-    options, and the best quantization and best pruning option (``None`` when the family had none fitting)."""
+    options, and the best quantization and the best pruning-only option (unstructured or N:M without quantized
+    codes; ``None`` when none fitted)."""
 
     budget: float
     measured: EvalOption
@@ -153,7 +155,8 @@ class EvalStage:
             best = max(here, key=lambda o: self.score(o.recipe))
             proxy = max(here, key=lambda o: self.points[o.recipe].weight_snr_db)
             quant = [o for o in here if o.family == "quantization"]
-            prune = [o for o in here if o.family in ("pruning", "n:m")]
+            # pruning alone: the N:M line's candidates with INT-B codes are pruning + quantization, not pruning
+            prune = [o for o in here if o.family in ("pruning", "n:m") and parse_recipe(o.recipe).quant is None]
             out.append(
                 BudgetWinner(
                     b,
