@@ -84,6 +84,9 @@ def test_resume_evaluates_only_missing_recipes(stage_and_cache) -> None:
     stage, cache = stage_and_cache
     lines_before = cache.read_text().splitlines()
     assert len(lines_before) == 1 + len({o.recipe for o in stage.options})
+    budget_of = {o.recipe: o.budget for o in reversed(stage.options)}  # a recipe's first budget
+    order = [budget_of[json.loads(x)["recipe"]] for x in lines_before[1:]]
+    assert order == sorted(order, key=BUDGETS.index)  # budget by budget: an interrupted run has whole budgets
     again = evaluate_options(
         tiny_module(), name="tiny", kind="image", calibration=None, budgets=BUDGETS, lines=LINES_FAST[:1], cache=cache
     )

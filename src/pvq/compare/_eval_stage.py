@@ -330,7 +330,8 @@ def evaluate_options(
     calibration_note: str = "",
     log: Log | None = None,
 ) -> EvalStage:
-    """Apply each line's recipe at each budget to ``model`` and evaluate it (see the module docstring).
+    """Apply each line's recipe at each budget to ``model`` and evaluate it (see the module docstring), budget by
+    budget in the order of ``budgets``.
 
     ``plan``: a :class:`pvq.recipes.Plan` to evaluate as the recommended plan (point); ``cache``: a JSONL file of
     evaluated recipes, read first and appended to (the caller binds it to the inputs). ``name`` is a bundled
@@ -369,7 +370,9 @@ def evaluate_options(
         done[key] = point
         return point
 
-    todo = ["none", *dict.fromkeys(o.recipe for o in options)]
+    # budget by budget, in the order given: an interrupted run has whole budgets (every line) to compare
+    rank = {float(b): i for i, b in enumerate(budgets)}
+    todo = ["none", *dict.fromkeys(o.recipe for o in sorted(options, key=lambda o: rank[o.budget]))]
     n_all = len(todo) + (plan is not None)
     prim = PRIMARY[kind][0]
     for i, recipe in enumerate(todo, 1):
