@@ -58,8 +58,12 @@ def table(model: str, folder: Path, lines: tuple[str, ...]) -> list[str]:
         done = [o for o in here if o.recipe in points]
         partial = "" if len(done) == len(here) else f" (partial: {len(done)} of {len(here)} options)"
         q, pr = w.best_quantization, w.best_pruning
+        pending_q = any(o.family == "quantization" and o.recipe not in points for o in here)
+        pending_p = any(o.family in ("pruning", "n:m") and o.recipe not in points for o in here)
         qs = f"`{q.recipe}` ({q.bits:.2f} b): {_fmt(points[q.recipe], metrics)}" if q else "none fits"
         ps = f"`{pr.recipe}` ({pr.bits:.2f} b): {_fmt(points[pr.recipe], metrics)}" if pr else "none fits"
+        qs += " (more not evaluated yet)" if pending_q else ""
+        ps = "not evaluated yet" if pr is None and pending_p else ps + (" (more not evaluated yet)" if pending_p else "")
         agree = "yes" if w.agree else f"no (proxy: `{w.proxy.recipe}`)"
         out.append(
             f"| {model} | {w.budget:g}{partial} | {qs} | {ps} | `{w.measured.recipe}` | {agree} | {base} |"
