@@ -84,6 +84,9 @@ def test_resume_evaluates_only_missing_recipes(stage_and_cache) -> None:
     stage, cache = stage_and_cache
     lines_before = cache.read_text().splitlines()
     assert len(lines_before) == 1 + len({o.recipe for o in stage.options})
+    budget_of = {o.recipe: o.budget for o in reversed(stage.options)}  # a recipe's first budget
+    order = [budget_of[json.loads(x)["recipe"]] for x in lines_before[1:]]
+    assert order == sorted(order, key=BUDGETS.index)  # budget by budget: an interrupted run has whole budgets
     again = evaluate_options(
         tiny_module(), name="tiny", kind="image", calibration=None, budgets=BUDGETS, lines=LINES_FAST[:1], cache=cache
     )
@@ -205,3 +208,29 @@ def test_cli_eval_on_mobilenet_v2(tmp_path: Path) -> None:
     assert [b["budget_bits"] for b in by] == [4.0] and summary["evaluation"]["plan"] is not None
     res2 = run_pvq(*args, "--eval-options", "int:channel:rtn,prune:magnitude")  # resumes: nothing re-evaluated
     assert res2.returncode == 0 and "already evaluated" in res2.stderr
+
+
+def test_best_pruning_is_pruning_alone_and_winners_follow_the_metric() -> None:
+    from pvq.compare._eval_recipes import EvalOption
+    from pvq.compare._eval_stage import EvalPoint, EvalStage
+
+    def point(recipe: str, agreement: float, kl: float, snr: float) -> EvalPoint:
+        rows = {"agreement": {"metric": "agreement", "value": agreement}, "kl": {"metric": "kl", "value": kl}}
+        return EvalPoint(recipe, 4.0, rows, snr, 1.0)
+
+    opts = [
+        EvalOption("int:g128:gptq", "quantization", 4.0, "int3:g128:gptq", 3.2),
+        EvalOption("prune:magnitude", "pruning", 4.0, "prune84:magnitude", 3.9),
+        EvalOption("2:4:sparsegpt", "n:m", 4.0, "2:4:sparsegpt+int5:g128:gptq", 3.7),
+    ]
+    pts = {
+        "none": point("none", 1.0, 0.0, math.inf),
+        "int3:g128:gptq": point("int3:g128:gptq", 0.0, 4.6, 12.0),
+        "prune84:magnitude": point("prune84:magnitude", 0.0, 8.7, 3.8),
+        "2:4:sparsegpt+int5:g128:gptq": point("2:4:sparsegpt+int5:g128:gptq", 0.2, 5.9, 6.6),
+    }
+    (w,) = EvalStage("m", "image", opts, pts, pts["none"], None, None, "").winners()
+    assert w.measured.recipe == "2:4:sparsegpt+int5:g128:gptq"  # agreement first, then KL
+    assert w.proxy.recipe == "int3:g128:gptq" and not w.agree
+    assert w.best_quantization.recipe == "int3:g128:gptq"
+    assert w.best_pruning.recipe == "prune84:magnitude"  # 2:4 with INT5 codes is not pruning alone

@@ -130,3 +130,33 @@ def test_rows_serialise_strictly() -> None:
     row = EvalRow("m", "int4:g128:gptq", 4.1, "output_snr_db", 12.0, math.inf, "held-out", 10)
     d = row.to_json()
     assert d["baseline"] is None and d["ci_low"] is None and d["direction"] == "higher"
+
+
+@pytest.mark.slow  # 10,000 test images, about a minute on a loaded 2-core machine
+def test_fashion_accuracy_on_the_whole_test_split() -> None:
+    from pvq.data import DEFAULT_FASHION_MNIST_ROOT
+    from pvq.evaluate._fashion import fashion_calibration, fashion_test
+    from pvq.models._small_resnet import small_resnet
+    from pvq.training import evaluate_accuracy
+
+    if not DEFAULT_FASHION_MNIST_ROOT.is_dir():
+        pytest.skip("Fashion-MNIST is not installed")
+    torch.manual_seed(0)
+    ref = small_resnet((4, 8, 8)).eval()
+    model = copy.deepcopy(ref)
+    with torch.no_grad():
+        model.fc.weight.mul_(-1.0)  # a different classifier: accuracy and agreement must move
+    rows = {r.metric: r for r in evaluate(model, ref, name="small_resnet").rows}
+    x, y = fashion_test()
+    acc = rows["accuracy"]
+    assert acc.n == 10_000 == len(y) and acc.split == "test" and acc.interval == "wilson"
+    from torch.utils.data import TensorDataset
+
+    assert acc.value == pytest.approx(evaluate_accuracy(model, TensorDataset(x, y)) / 100)
+    with torch.no_grad():
+        k_ref = int((torch.cat([ref(xb) for xb in x.split(1000)]).argmax(-1) == y).sum())
+    assert acc.baseline == k_ref / 10_000  # the uncompressed model's exact accuracy on the same images
+    assert acc.ci_low < acc.value < acc.ci_high and rows["agreement"].value < 1.0
+    cal = fashion_calibration(2, batch_size=4)
+    assert [tuple(b.shape) for b in cal] == [(4, 1, 28, 28)] * 2
+    assert all(torch.equal(a, b) for a, b in zip(cal, fashion_calibration(2, batch_size=4), strict=True))

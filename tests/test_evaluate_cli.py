@@ -25,7 +25,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     [
         (["evaluate", "mobilenet_v2", "--recipe", "int4:g128:gptq", "--compressed", "x"], "at most one"),
         (["evaluate", "mobilenet_v2", "--recipe", "int4:g1:rtn"], "recipe grammar"),
-        (["evaluate", "no_such_model.pt"], "bundled model"),
+        (["evaluate", "no_such_model"], "bundled model"),
+        (["evaluate", "no_such_model.pt"], "file not found"),  # a .pt is read as a SmallResNet state dict
+        (["evaluate", "small_resnet", "--compressed", "x"], "--compressed: not supported for Fashion-MNIST"),
         (["evaluate", "smollm2", "--max-tokens", "1"], "--max-tokens"),
         (["evaluate", "mobilenet_v2", "--compressed", "/nonexistent/folder"], "--compressed"),
     ],
@@ -58,3 +60,12 @@ def test_apply_then_evaluate_the_saved_checkpoint(tmp_path: Path, capsys: pytest
     assert a["kl"]["value"] == pytest.approx(b["kl"]["value"], rel=0.05)
     assert a["agreement"]["n"] == 70 and a["agreement"]["ci_low"] <= a["agreement"]["value"]
     assert 8.0 < a["bits_per_weight"] < 8.3
+
+
+def test_a_state_dict_that_is_no_small_resnet_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    f = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(2, 2)}, f)
+    code, _, err = run(capsys, "evaluate", str(f))
+    assert code == 2 and "not a SmallResNet state dict" in err and len(err.strip().splitlines()) == 1

@@ -314,41 +314,6 @@ def _load(source, data, data_root, train_size, val_size, size, seed, device):  #
 
 def _small_resnet_from_file(path: Path):  # noqa: ANN202
     """A SmallResNet from its state dict; widths/blocks inferred from the keys."""
-    import torch
+    from pvq.models._small_resnet import small_resnet_from_file
 
-    from pvq.models._small_resnet import SmallResNet
-
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise PvqInputError(f"{path}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
-        raise PvqInputError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
-    if not isinstance(sd, dict) or "conv1.weight" not in sd:
-        raise PvqInputError(f"{path}: not a SmallResNet state dict (no 'conv1.weight')")
-    from pvq.models._files import check_stored_tensor
-
-    for name, t in sd.items():
-        if not isinstance(t, torch.Tensor):
-            raise PvqInputError(f"{path}: '{name}' is a {type(t).__name__}, not a tensor")
-        check_stored_tensor(t, f"{path}: tensor '{name}'")
-    if sd["conv1.weight"].ndim != 4 or "fc.weight" not in sd or sd["fc.weight"].ndim != 2:
-        raise PvqInputError(f"{path}: not a SmallResNet state dict (conv1.weight 4-D and fc.weight 2-D needed)")
-    widths, blocks = [], 0
-    i = 0
-    while f"layers.{i}.0.conv1.weight" in sd:
-        if sd[f"layers.{i}.0.conv1.weight"].ndim != 4:
-            raise PvqInputError(f"{path}: not a SmallResNet state dict ('layers.{i}.0.conv1.weight' is not 4-D)")
-        widths.append(int(sd[f"layers.{i}.0.conv1.weight"].shape[0]))
-        i += 1
-    while f"layers.0.{blocks}.conv1.weight" in sd:
-        blocks += 1
-    if not widths:
-        raise PvqInputError(f"{path}: not a SmallResNet state dict (no layers)")
-    model = SmallResNet(widths, blocks, num_classes=int(sd["fc.weight"].shape[0]),
-                        in_channels=int(sd["conv1.weight"].shape[1]))
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as exc:
-        raise PvqInputError(f"{path}: state dict does not fit a SmallResNet ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return small_resnet_from_file(path)

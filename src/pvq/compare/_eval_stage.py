@@ -28,6 +28,7 @@ from torch import nn
 from pvq._io import append_jsonl, read_jsonl
 from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, EvalOption, choose_options
 from pvq.errors import PvqInputError
+from pvq.recipes import parse_recipe
 
 __all__ = [
     "PRIMARY",
@@ -88,7 +89,8 @@ class EvalPoint:
 @dataclass(frozen=True)
 class BudgetWinner:
     """At ``budget``: the measured winner among every option evaluated there, the SNR-proxy winner among the same
-    options, and the best quantization and best pruning option (``None`` when the family had none fitting)."""
+    options, and the best quantization and the best pruning-only option (unstructured or N:M without quantized
+    codes; ``None`` when none fitted)."""
 
     budget: float
     measured: EvalOption
@@ -153,7 +155,8 @@ class EvalStage:
             best = max(here, key=lambda o: self.score(o.recipe))
             proxy = max(here, key=lambda o: self.points[o.recipe].weight_snr_db)
             quant = [o for o in here if o.family == "quantization"]
-            prune = [o for o in here if o.family in ("pruning", "n:m")]
+            # pruning alone: the N:M line's candidates with INT-B codes are pruning + quantization, not pruning
+            prune = [o for o in here if o.family in ("pruning", "n:m") and parse_recipe(o.recipe).quant is None]
             out.append(
                 BudgetWinner(
                     b,
@@ -327,7 +330,8 @@ def evaluate_options(
     calibration_note: str = "",
     log: Log | None = None,
 ) -> EvalStage:
-    """Apply each line's recipe at each budget to ``model`` and evaluate it (see the module docstring).
+    """Apply each line's recipe at each budget to ``model`` and evaluate it (see the module docstring), budget by
+    budget in the order of ``budgets``.
 
     ``plan``: a :class:`pvq.recipes.Plan` to evaluate as the recommended plan (point); ``cache``: a JSONL file of
     evaluated recipes, read first and appended to (the caller binds it to the inputs). ``name`` is a bundled
@@ -366,7 +370,9 @@ def evaluate_options(
         done[key] = point
         return point
 
-    todo = ["none", *dict.fromkeys(o.recipe for o in options)]
+    # budget by budget, in the order given: an interrupted run has whole budgets (every line) to compare
+    rank = {float(b): i for i, b in enumerate(budgets)}
+    todo = ["none", *dict.fromkeys(o.recipe for o in sorted(options, key=lambda o: rank[o.budget]))]
     n_all = len(todo) + (plan is not None)
     prim = PRIMARY[kind][0]
     for i, recipe in enumerate(todo, 1):

@@ -15,8 +15,14 @@ from pvq.evaluate._tasks import Measured, classifier_metrics, encoder_metrics, l
 
 __all__ = ["KINDS", "evaluate", "kind_of"]
 
-KINDS = ("lm", "encoder", "image")
-_BUNDLED_KIND = {"smollm2": "lm", "minilm": "encoder", "mobilenet_v2": "image", "efficientnet_lite0": "image"}
+KINDS = ("lm", "encoder", "image", "fashion")
+_BUNDLED_KIND = {
+    "smollm2": "lm",
+    "minilm": "encoder",
+    "mobilenet_v2": "image",
+    "efficientnet_lite0": "image",
+    "small_resnet": "fashion",
+}
 
 
 def kind_of(name: str) -> str:
@@ -33,9 +39,11 @@ def _check_data(kind: str, data: str | os.PathLike[str] | None) -> Path | None:
     p = Path(data)
     if not p.exists():
         raise PvqInputError(f"--data: {p} not found")
+    if kind == "fashion" and not p.is_dir():
+        raise PvqInputError(f"--data: {p} is a file; a Fashion-MNIST model needs the folder of its IDX files")
     if kind == "image" and not p.is_dir():
         raise PvqInputError(f"--data: {p} is a file; an image model needs a folder of images (one subfolder per class)")
-    if kind != "image" and p.is_dir():
+    if kind in ("lm", "encoder") and p.is_dir():
         raise PvqInputError(f"--data: {p} is a folder; a text model needs a UTF-8 text file")
     return p
 
@@ -57,7 +65,9 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate ``model`` against the uncompressed ``reference`` on held-out data (see :mod:`pvq.evaluate._data`).
 
-    ``kind`` (default: from the bundled ``name``): ``lm`` — perplexity and next-token KL on the first
+    ``kind`` (default: from the bundled ``name``): ``fashion`` — test accuracy (top-1 and top-5, Wilson intervals;
+    baseline: the reference's accuracy) with top-1 agreement and KL on Fashion-MNIST's 10,000 test images
+    (``data``: the folder of its IDX files, default the system one); ``lm`` — perplexity and next-token KL on the first
     ``max_tokens`` tokens of the held-out text (or of the text file ``data``); ``encoder`` — embedding cosine and
     paraphrase retrieval on held-out sentences; ``image`` — top-1 agreement and KL on scikit-image's photos (ten
     views each), or top-1/top-5 accuracy on a labelled image folder ``data``. Text models need ``tokenizer``
@@ -73,6 +83,11 @@ def evaluate(
     measured: list[Measured]
     if kind == "image":
         measured, split = _image(model, reference, name, path, split)
+    elif kind == "fashion":
+        from pvq.evaluate._fashion import fashion_test
+
+        x, y = fashion_test(path)
+        measured, split = classifier_metrics(model, reference, x, y, batch_size=500), "test"
     else:
         tok = tokenizer if tokenizer is not None else _bundled_tokenizer(name)
         text = held_out_text(name) if path is None else _user_text(path)

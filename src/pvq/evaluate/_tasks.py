@@ -142,8 +142,8 @@ def classifier_metrics(
     if labels is not None:
         y = labels.view(-1)
         top5, top5_ref = out.topk(min(5, out.shape[1]), -1).indices, ref.topk(min(5, ref.shape[1]), -1).indices
-        acc_ref = float((ref.argmax(-1) == y).float().mean())
-        acc5_ref = float((top5_ref == y[:, None]).any(-1).float().mean())
+        acc_ref = int((ref.argmax(-1) == y).sum()) / n  # exact k / n, as the model's own value
+        acc5_ref = int((top5_ref == y[:, None]).any(-1).sum()) / n
         rows.append(_proportion("accuracy", int((out.argmax(-1) == y).sum()), n, acc_ref))
         rows.append(_proportion("top5_accuracy", int((top5 == y[:, None]).any(-1).sum()), n, acc5_ref))
     return rows

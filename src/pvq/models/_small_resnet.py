@@ -8,12 +8,14 @@ the fine-tuning recipes (BN kept unfolded, statistics re-estimated) apply unchan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["SmallResNet", "small_resnet"]
+__all__ = ["SmallResNet", "small_resnet", "small_resnet_from_file"]
 
 
 class _BasicBlock(nn.Module):
@@ -81,3 +83,43 @@ class SmallResNet(nn.Module):
 def small_resnet(widths: Sequence[int] = (16, 32, 64), blocks: int = 1, num_classes: int = 10) -> SmallResNet:
     """A freshly initialised SmallResNet (use ``pvq.training.pretrain_small_resnet`` for trained weights)."""
     return SmallResNet(widths=widths, blocks=blocks, num_classes=num_classes)
+
+
+def small_resnet_from_file(path: str | os.PathLike[str]) -> SmallResNet:
+    """A SmallResNet from its state dict; widths/blocks inferred from the keys."""
+    from pvq.errors import PvqInputError
+    from pvq.models._files import check_stored_tensor
+
+    path = Path(path)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PvqInputError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
+        raise PvqInputError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
+    if not isinstance(sd, dict) or "conv1.weight" not in sd:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (no 'conv1.weight')")
+    for name, t in sd.items():
+        if not isinstance(t, torch.Tensor):
+            raise PvqInputError(f"{path}: '{name}' is a {type(t).__name__}, not a tensor")
+        check_stored_tensor(t, f"{path}: tensor '{name}'")
+    if sd["conv1.weight"].ndim != 4 or "fc.weight" not in sd or sd["fc.weight"].ndim != 2:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (conv1.weight 4-D and fc.weight 2-D needed)")
+    widths, blocks = [], 0
+    i = 0
+    while f"layers.{i}.0.conv1.weight" in sd:
+        if sd[f"layers.{i}.0.conv1.weight"].ndim != 4:
+            raise PvqInputError(f"{path}: not a SmallResNet state dict ('layers.{i}.0.conv1.weight' is not 4-D)")
+        widths.append(int(sd[f"layers.{i}.0.conv1.weight"].shape[0]))
+        i += 1
+    while f"layers.0.{blocks}.conv1.weight" in sd:
+        blocks += 1
+    if not widths:
+        raise PvqInputError(f"{path}: not a SmallResNet state dict (no layers)")
+    model = SmallResNet(widths, blocks, num_classes=int(sd["fc.weight"].shape[0]),
+                        in_channels=int(sd["conv1.weight"].shape[1]))
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise PvqInputError(f"{path}: state dict does not fit a SmallResNet ({str(exc).splitlines()[0]})") from None
+    return model.eval()
