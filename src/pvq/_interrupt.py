@@ -18,9 +18,16 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-__all__ = ["installed", "check", "was_interrupted"]
+__all__ = ["installed", "check", "Interrupts"]
 
 _INTERRUPTED = False
+_ACTIVE = False  # inside installed(): only then does check() act (a library caller keeps Python's own Ctrl-C)
+
+
+class Interrupts:
+    """What :func:`installed` saw: ``seen`` is True once a Ctrl-C was recorded (read it after the block)."""
+
+    seen: bool = False
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -30,15 +37,17 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def installed() -> Iterator[None]:
+def installed() -> Iterator[Interrupts]:
     """While inside: SIGINT goes through the recording handler, and a ``KeyboardInterrupt`` dropped by a
     finaliser is not printed (``sys.unraisablehook``; :func:`check` raises it again). Both are restored on exit.
-    Outside the main thread only the flag is reset."""
-    global _INTERRUPTED
-    _INTERRUPTED = False
+    Outside the main thread nothing is installed. On exit the recorded flag is copied into the yielded
+    :class:`Interrupts` and cleared, so nothing leaks into later work in the same process."""
+    global _INTERRUPTED, _ACTIVE
+    state = Interrupts()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
+    _INTERRUPTED, _ACTIVE = False, True
     old_signal = signal.signal(signal.SIGINT, _handler)
     old_hook: Callable[[Any], Any] = sys.unraisablehook
 
@@ -49,17 +58,16 @@ def installed() -> Iterator[None]:
 
     sys.unraisablehook = hook
     try:
-        yield
+        yield state
     finally:
         signal.signal(signal.SIGINT, old_signal)
         sys.unraisablehook = old_hook
-
-
-def was_interrupted() -> bool:
-    return _INTERRUPTED
+        state.seen = _INTERRUPTED
+        _INTERRUPTED, _ACTIVE = False, False
 
 
 def check() -> None:
-    """Raise ``KeyboardInterrupt`` if a Ctrl-C was recorded (one a finaliser may have swallowed)."""
-    if _INTERRUPTED:
+    """Raise ``KeyboardInterrupt`` if a Ctrl-C was recorded inside :func:`installed` (one a finaliser may have
+    swallowed)."""
+    if _ACTIVE and _INTERRUPTED:
         raise KeyboardInterrupt

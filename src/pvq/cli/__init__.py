@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from pvq import _interrupt
 
-    with _interrupt.installed(), warnings.catch_warnings(record=True) as caught:
+    with _interrupt.installed() as interrupts, warnings.catch_warnings(record=True) as caught:
         try:
             code = app(args=argv, standalone_mode=False)
         except PvqInputError as exc:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             if not _caused_by_interrupt(exc):
                 raise
             code = 130
-    if _interrupt.was_interrupted() and code in (None, 0):  # a Ctrl-C swallowed by a finaliser, job finished
+    if interrupts.seen and code in (None, 0):  # a Ctrl-C swallowed by a finaliser, job finished
         code = 130
     if code == 130:  # typer turns Ctrl-C into exit code 130
         print("pvq: interrupted; partial results were kept where the command writes them", file=sys.stderr)
