@@ -70,7 +70,8 @@ def test_finetune_cli_quant_from_state_dict(tmp_path: Path) -> None:
     assert [r["method"] for r in rows] == ["none", "both"]
     assert {"model", "method", "bits", "sparsity", "epochs", "metric", "value", "split"} <= set(rows[1])
     assert rows[1]["sparsity"] >= 0.5 and 0.0 <= rows[1]["value"] <= 100.0
-    assert rows[0]["finetuned"] is False and rows[0]["epochs"] == 0 and "not fine-tuned" in rows[0]["baseline"]
+    assert rows[0]["finetuned"] is False and rows[0]["epochs"] == 0
+    assert rows[0]["baseline_label"] == "uncompressed, not fine-tuned (1 epoch fewer than the compressed model)"
     assert rows[1]["finetuned"] is True
     assert not (out / "quantized.pt").exists()
     ex = load_quantized(out / "quantized.safetensors")
@@ -156,13 +157,13 @@ def test_finetune_baseline_is_labelled_and_can_be_finetuned(tmp_path: Path) -> N
               "--val-size", "64", "--test-size", "256", "--batch-size", "64", "--threads", "1"]
     plain = run_pvq(*common, "--out", str(tmp_path / "a"))
     assert plain.returncode == 0, plain.stderr
-    assert "uncompressed, not fine-tuned (1 epochs fewer than the compressed model)" in plain.stderr
+    assert "uncompressed, not fine-tuned (1 epoch fewer than the compressed model)" in plain.stderr
     tuned = run_pvq(*common, "--baseline-finetune", "--out", str(tmp_path / "b"), "--json")
     assert tuned.returncode == 0, tuned.stderr
     base, comp = json.loads(tuned.stdout)
     assert base["finetuned"] is True and base["epochs"] == comp["epochs"] == 1 and base["bits"] == 32
-    assert base["baseline"] == "uncompressed, fine-tuned the same 1 epochs"
+    assert base["baseline_label"] == "uncompressed, fine-tuned the same 1 epoch"
     saved = [json.loads(line) for line in (tmp_path / "a" / "finetune.jsonl").read_text().splitlines()]
-    assert saved[0]["finetuned"] is False and "not fine-tuned" in saved[0]["baseline"]
+    assert saved[0]["finetuned"] is False and "not fine-tuned" in saved[0]["baseline_label"]
     assert base["value"] != saved[0]["value"]  # the baseline was trained, not just relabelled
     assert comp["value"] == saved[1]["value"]  # the compressed run is unchanged by the flag

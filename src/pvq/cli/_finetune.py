@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
         label = baseline_label(epochs, baseline_finetune)
         rows = [
             {**base, "method": "none", "bits": 32, "sparsity": 0.0, "epochs": epochs if baseline_finetune else 0,
-             "value": orig_acc, "finetuned": baseline_finetune, "baseline": label},
+             "value": orig_acc, "finetuned": baseline_finetune, "baseline_label": label},
             {**base, "method": method, "bits": bits, "sparsity": res.sparsity, "value": test_acc,
              "val_accuracy": val_acc, "lr": lr, "step_seconds": res.step_seconds, "finetuned": epochs > 0},
         ]
@@ -160,10 +160,11 @@ def register(app: typer.Typer) -> None:
 
 
 def baseline_label(epochs: int, finetuned: bool) -> str:
-    """What the baseline row is, for the CLI line and the ``baseline`` field of its JSON row."""
+    """What the baseline row is, for the CLI line and the ``baseline_label`` field of its JSON row."""
+    n = f"{epochs} epoch{'' if epochs == 1 else 's'}"
     if finetuned:
-        return f"uncompressed, fine-tuned the same {epochs} epochs"
-    return f"uncompressed, not fine-tuned ({epochs} epochs fewer than the compressed model)"
+        return f"uncompressed, fine-tuned the same {n}"
+    return f"uncompressed, not fine-tuned ({n} fewer than the compressed model)"
 
 
 def toolbox_options(method: str, schedule: str, criterion: str, nm: str, channel_keep: float | None, cycles: int,
