@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
             print_json_rows(rows)
         else:
             print(f"{origin['model']}: {label}: {orig_acc:.2f} %; {method} {bits} bits (sparsity {res.sparsity:.3f}), "
-                  f"fine-tuned {epochs} epochs: {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+                  f"fine-tuned {epochs} epoch{'' if epochs == 1 else 's'}: {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
 
 
 def baseline_label(epochs: int, finetuned: bool) -> str:
