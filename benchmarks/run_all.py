@@ -17,6 +17,7 @@ RUNS = [
     ["bench_models.py"],
     ["bench_layerwise.py", "--quick"],
     ["bench_training.py"],
+    ["bench_finetune_export.py"],
     ["bench_compare.py"],
 ]
 

@@ -15,6 +15,7 @@ import torch
 from pvq.cli import main
 from pvq.data import DEFAULT_FASHION_MNIST_ROOT
 from pvq.models._small_resnet import SmallResNet
+from pvq.training import export_quantized, load_quantized, prepare_model
 
 needs_fmnist = pytest.mark.skipif(
     not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed"
@@ -69,9 +70,20 @@ def test_finetune_cli_quant_from_state_dict(tmp_path: Path) -> None:
     assert [r["method"] for r in rows] == ["none", "both"]
     assert {"model", "method", "bits", "sparsity", "epochs", "metric", "value", "split"} <= set(rows[1])
     assert rows[1]["sparsity"] >= 0.5 and 0.0 <= rows[1]["value"] <= 100.0
-    ex = torch.load(out / "quantized.pt", weights_only=True)
+    assert rows[0]["finetuned"] is False and rows[0]["epochs"] == 0
+    assert rows[0]["baseline_label"] == "uncompressed, not fine-tuned (1 epoch fewer than the compressed model)"
+    assert rows[1]["finetuned"] is True
+    assert not (out / "quantized.pt").exists()
+    ex = load_quantized(out / "quantized.safetensors")
     q = ex["conv1"]["int"]
-    assert q.dtype == torch.int32 and int(q.min()) >= -4 and int(q.max()) <= 3
+    assert q.dtype == torch.int32 and int(q.min()) >= -4 and int(q.max()) <= 3 and ex["conv1"]["bits"] == 3
+    # the packed file holds exactly the codes of the saved model: int * scale == its effective weight
+    state = torch.load(out / "model_state.pt", weights_only=True)
+    model = SmallResNet((4, 8, 8))
+    prepare_model(model, "both", 3)
+    model.load_state_dict(state)
+    ref = export_quantized(model)
+    assert set(ref) == set(ex) and all(torch.equal(ref[k]["int"], ex[k]["int"]) for k in ref)
     assert (out / "checkpoint" / "checkpoint.pt").exists() and (out / "finetune.jsonl").exists()
 
 
@@ -134,3 +146,24 @@ def test_smoke_presets_run_end_to_end_in_under_a_minute(
     assert cpu_s < 60.0, f"smoke preset took {cpu_s:.1f} s of CPU ({wall_s:.1f} s wall)"
     result.plot(tmp_path / "out" / "table1")
     assert (tmp_path / "out" / "table1" / "table1.png").exists()
+
+
+@needs_fmnist
+def test_finetune_baseline_is_labelled_and_can_be_finetuned(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    src = tmp_path / "net.pt"
+    torch.save(SmallResNet((4, 8, 8)).state_dict(), src)  # untrained: fine-tuning must move its accuracy
+    common = ["finetune", str(src), "--method", "quant", "--bits", "4", "--epochs", "1", "--train-size", "256",
+              "--val-size", "64", "--test-size", "256", "--batch-size", "64", "--threads", "1"]
+    plain = run_pvq(*common, "--out", str(tmp_path / "a"))
+    assert plain.returncode == 0, plain.stderr
+    assert "uncompressed, not fine-tuned (1 epoch fewer than the compressed model)" in plain.stderr
+    tuned = run_pvq(*common, "--baseline-finetune", "--out", str(tmp_path / "b"), "--json")
+    assert tuned.returncode == 0, tuned.stderr
+    base, comp = json.loads(tuned.stdout)
+    assert base["finetuned"] is True and base["epochs"] == comp["epochs"] == 1 and base["bits"] == 32
+    assert base["baseline_label"] == "uncompressed, fine-tuned the same 1 epoch"
+    saved = [json.loads(line) for line in (tmp_path / "a" / "finetune.jsonl").read_text().splitlines()]
+    assert saved[0]["finetuned"] is False and "not fine-tuned" in saved[0]["baseline_label"]
+    assert base["value"] != saved[0]["value"]  # the baseline was trained, not just relabelled
+    assert comp["value"] == saved[1]["value"]  # the compressed run is unchanged by the flag

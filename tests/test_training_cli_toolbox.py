@@ -14,6 +14,7 @@ import torch
 from pvq.cli import main
 from pvq.data import DEFAULT_FASHION_MNIST_ROOT
 from pvq.models._small_resnet import SmallResNet
+from pvq.training import load_quantized
 
 needs_fmnist = pytest.mark.skipif(not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed")
 
@@ -91,7 +92,7 @@ def test_mixed_precision_flag_sets_per_layer_widths(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     widths = dict(json.loads((out / "config.json").read_text())["finetune"]["layer_bits"])
     assert "conv1" in widths and "fc" in widths and set(widths.values()) <= {2, 3, 4, 5, 6, 8, 16}
-    ex = torch.load(out / "quantized.pt", weights_only=True)
+    ex = load_quantized(out / "quantized.safetensors")
     for name, b in widths.items():  # the exported integers use each layer's own grid
         q = ex[name]["int"]
         assert int(q.min()) >= -(2 ** (b - 1)) and int(q.max()) <= 2 ** (b - 1) - 1

@@ -58,6 +58,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="random seed"),
         out_dir: str = typer.Option("pvq-finetune", "--out", help="output folder (checkpoints, rows, integer export)"),
         resume: bool = typer.Option(False, "--resume", help="continue from OUT's last epoch checkpoint"),
+        baseline_finetune: bool = typer.Option(
+            False, "--baseline-finetune",
+            help="also fine-tune the uncompressed model for the same epochs (method none, same lr/batch/seed) so "
+            "the baseline row is comparable; default: the baseline is the source as loaded, not fine-tuned",
+        ),
         json_out: bool = typer.Option(False, "--json", help="print the result rows as JSON on stdout"),
     ) -> None:
         """Fine-tune SOURCE with QAT, gradual pruning or both; test accuracy, checkpoints per epoch."""
@@ -74,6 +79,7 @@ def register(app: typer.Typer) -> None:
             finetune,
             fixed_subset,
             init_distributed,
+            save_quantized,
         )
 
         check_seed(seed)
@@ -114,15 +120,22 @@ def register(app: typer.Typer) -> None:
 
         with open_output(out, sources=[source]) if dist.rank == 0 else nullcontext():  # one writer
             res = finetune(model, train, cfg, checkpoint_dir=out / "checkpoint", resume=resume)
+        if baseline_finetune:  # same steps and recipe, no compression; not checkpointed (reruns on --resume)
+            bcfg = FinetuneConfig(method="none", bits=cfg.bits, epochs=epochs, lr=lr, batch_size=batch_size,
+                                  seed=seed, device=cfg.device, kd_alpha=cfg.kd_alpha,
+                                  kd_temperature=cfg.kd_temperature)
+            orig_acc = evaluate_accuracy(finetune(model, train, bcfg).model, test, device=cfg.device)
         if dist.rank != 0:
             return
         val_acc = evaluate_accuracy(res.model, val, device=cfg.device)
         test_acc = evaluate_accuracy(res.model, test, device=cfg.device)
         base = {"model": origin["model"], "epochs": epochs, "metric": "accuracy", "split": "test"}
+        label = baseline_label(epochs, baseline_finetune)
         rows = [
-            {**base, "method": "none", "bits": 32, "sparsity": 0.0, "epochs": 0, "value": orig_acc},
+            {**base, "method": "none", "bits": 32, "sparsity": 0.0, "epochs": epochs if baseline_finetune else 0,
+             "value": orig_acc, "finetuned": baseline_finetune, "baseline_label": label},
             {**base, "method": method, "bits": bits, "sparsity": res.sparsity, "value": test_acc,
-             "val_accuracy": val_acc, "lr": lr, "step_seconds": res.step_seconds},
+             "val_accuracy": val_acc, "lr": lr, "step_seconds": res.step_seconds, "finetuned": epochs > 0},
         ]
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +145,7 @@ def register(app: typer.Typer) -> None:
                                                                "seconds": time.perf_counter() - t0}, indent=1))
             _save_torch(out / "model_state.pt", {k: v.cpu() for k, v in res.model.state_dict().items()})
             if method in ("quant", "both"):
-                _save_torch(out / "quantized.pt", export_quantized(res.model))
+                save_quantized(out / "quantized.safetensors", export_quantized(res.model))
         except OSError as exc:  # the result is not lost: its rows go to stdout, the checkpoint stays
             print_json_rows(rows)
             raise PvqInputError(
@@ -142,8 +155,16 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json_rows(rows)
         else:
-            print(f"{origin['model']}: uncompressed {orig_acc:.2f} %, {method} {bits} bits "
-                  f"(sparsity {res.sparsity:.3f}) {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+            print(f"{origin['model']}: {label}: {orig_acc:.2f} %; {method} {bits} bits (sparsity {res.sparsity:.3f}), "
+                  f"fine-tuned {epochs} epoch{'' if epochs == 1 else 's'}: {test_acc:.2f} % test accuracy -> {out}", file=sys.stderr)
+
+
+def baseline_label(epochs: int, finetuned: bool) -> str:
+    """What the baseline row is, for the CLI line and the ``baseline_label`` field of its JSON row."""
+    n = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    if finetuned:
+        return f"uncompressed, fine-tuned the same {n}"
+    return f"uncompressed, not fine-tuned ({n} fewer than the compressed model)"
 
 
 def toolbox_options(method: str, schedule: str, criterion: str, nm: str, channel_keep: float | None, cycles: int,

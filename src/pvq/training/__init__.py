@@ -10,6 +10,7 @@ from pvq.training._bn import reestimate_bn
 from pvq.training._criteria import CRITERIA, fisher_scores, grasp_scores, saliency, snip_scores
 from pvq.training._data import fixed_subset, iterate_batches, train_val_split
 from pvq.training._ddp import DistInfo, dist_info, init_distributed
+from pvq.training._export import decode_quantized, encode_quantized, load_quantized, save_quantized
 from pvq.training._finetune import (
     METHODS,
     SCHEDULES,
@@ -82,6 +83,10 @@ __all__ = [
     "dist_info",
     "evaluate_accuracy",
     "export_quantized",
+    "encode_quantized",
+    "decode_quantized",
+    "save_quantized",
+    "load_quantized",
     "feature_loss",
     "finetune",
     "first_last",
