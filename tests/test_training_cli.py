@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from pvq.cli import main
+from _cli_run import run_pvq
 from pvq.data import DEFAULT_FASHION_MNIST_ROOT
 from pvq.models._small_resnet import SmallResNet
 from pvq.training import export_quantized, load_quantized, prepare_model
@@ -20,18 +17,6 @@ from pvq.training import export_quantized, load_quantized, prepare_model
 needs_fmnist = pytest.mark.skipif(
     not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed"
 )
-
-
-def run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in this process (a subprocess would re-import torch: slow on a loaded machine)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @needs_fmnist

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
-from pvq.cli import main
+from _cli_run import run_pvq
 from pvq.data import DEFAULT_FASHION_MNIST_ROOT
 from pvq.models._small_resnet import SmallResNet
 from pvq.training import load_quantized
 
 needs_fmnist = pytest.mark.skipif(not DEFAULT_FASHION_MNIST_ROOT.is_dir(), reason="Fashion-MNIST not installed")
-
-
-def run_pvq(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in this process (as tests/test_training_cli.py does)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize(
