@@ -319,3 +319,29 @@ def test_plan_is_never_worse_than_any_uniform_baseline() -> None:
                 uni = uniform_allocation(options, sizes, fam, budget)
                 if uni is not None:
                     assert plan.mean_rel_error <= uni.mean_rel_error * (1 + 1e-9), (trial, budget, fam)
+
+
+def test_allocation_over_applied_costs_keeps_its_budget_on_the_applied_plan() -> None:
+    """A plan allocated on :func:`applied_costs` stores, as ``pvq apply`` builds it, within the budget (up to each
+    tensor's one FP16 scale): the sweep's costs left out mask padding and row offsets (a depthwise 3x3 row of 9
+    weights pays 16 mask bits and a 64-bit offset) and packing (9 INT4 codes fill a 64-bit row)."""
+    from pvq.apply import plan_from_allocation
+    from pvq.compare import applied_costs
+    from pvq.recipes import recipe_bits
+
+    shapes = {"dw": [96, 1, 3, 3], "pw": [64, 96, 1, 1], "fc": [10, 1280]}
+    sweep = [
+        Option("quantization", f"INT{b}", float(b), 6.02 * b) for b in (2, 3, 4, 6, 8)
+    ] + [Option("pruning", f"prune {100 - 100 * b / 16:.1f}%", b + 1.0, 3.0 * b) for b in (2, 3, 4, 6, 8)]
+    costed = {n: applied_costs(sweep, s) for n, s in shapes.items()}
+    assert costed["fc"][2].bits_per_weight == pytest.approx(4.0)  # INT4 on 1,280 inputs: packs exactly
+    assert costed["dw"][2].bits_per_weight == pytest.approx(64 / 9)  # INT4 on 9 inputs: one int32 pair per row
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    for budget in (3.0, 4.0, 6.0):
+        alloc = allocate(costed, sizes, budget)
+        plan = plan_from_allocation(alloc.rows())
+        stored = sum(
+            sizes[n] * (b := recipe_bits(plan.recipes[n], shapes[n])).total - sizes[n] * b.scales for n in shapes
+        )
+        assert stored / sum(sizes.values()) <= budget + 1e-9
+        assert stored / sum(sizes.values()) == pytest.approx(alloc.avg_bits)

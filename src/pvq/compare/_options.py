@@ -27,6 +27,7 @@ __all__ = [
     "MASK_BITS_PER_WEIGHT",
     "nm_metadata_bits",
     "options_from_rows",
+    "applied_costs",
     "magnitude_prune_snr",
     "nm_prune_mask",
 ]
@@ -127,6 +128,30 @@ def options_from_rows(
         if cost <= 0:
             continue
         out.append(Option(str(e["family"]), str(e["label"]), cost, float(e["snr_db"]), meta))
+    return out
+
+
+def applied_costs(opts: Sequence[Option], shape: Sequence[int]) -> list[Option]:
+    """``opts`` re-costed at the real bits per weight of the recipe pvq applies for each label
+    (:func:`pvq.apply.label_recipe`, :func:`pvq.recipes.recipe_bits`: FP16 scales, bitmask padding, row
+    offsets, N:M metadata). An allocation over these costs keeps its budget on the model ``pvq apply`` builds
+    from it (with the sweep's costs a 4-bit plan came out at 4.04 real bits). Left out: each tensor's one FP16
+    scale (the labels map to per-tensor recipes; 16 bits a tensor, so "all INT4" stays a 4-bit option). Options
+    whose label maps to no recipe keep their cost."""
+    from dataclasses import replace
+
+    from pvq.apply import label_recipe
+    from pvq.errors import PvqInputError
+    from pvq.recipes import recipe_bits
+
+    out = []
+    for o in opts:
+        try:
+            bits = recipe_bits(label_recipe(o.label), shape)
+            real = bits.total - bits.scales
+        except (PvqInputError, ValueError):
+            real = o.bits_per_weight
+        out.append(replace(o, bits_per_weight=real, overhead_bits=max(0.0, o.overhead_bits + real - o.bits_per_weight)))
     return out
 
 

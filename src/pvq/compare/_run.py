@@ -28,7 +28,7 @@ from pvq.compare._budget import Allocation, allocate, parse_budget, uniform_allo
 from pvq.compare._deploy_stage import DEPLOY_BATCHES, DEPLOY_OPTIONS, check_deploy_options
 from pvq.compare._eval_recipes import DEFAULT_LINES, EVAL_BUDGETS, parse_lines
 from pvq.compare._measure import extra_options
-from pvq.compare._options import Option, options_from_rows
+from pvq.compare._options import Option, applied_costs, options_from_rows
 from pvq.compare._verdict import LayerVerdict, TensorVerdict, bits_summary, layer_verdicts, tensor_verdicts
 from pvq.errors import PvqInputError
 
@@ -375,24 +375,28 @@ def _run_compare(
     by_granularity = granularity_summary(
         [r for rec in records for r in rec["rows"]], parse_granularities(cfg.granularity)
     )
+    # the plan is costed as pvq apply will store it (real bits); the paper's accounting keeps the sweep's bits
+    costed = (
+        {r["name"]: applied_costs(options[r["name"]], r["shape"]) for r in records} if cfg.count_overhead else options
+    )
     try:
         budget_bits = parse_budget(cfg.budget, sum(sizes.values()))
-        allocation = allocate(options, sizes, budget_bits)
+        allocation = allocate(costed, sizes, budget_bits)
     except ValueError as exc:
         raise PvqInputError(str(exc)) from None
     baselines = [
         a
         for fam in ("quantization", "pruning")
-        if (a := uniform_allocation(options, sizes, fam, budget_bits))
+        if (a := uniform_allocation(costed, sizes, fam, budget_bits))
     ]
     curve: list[dict[str, Any]] = []
     for b in sorted({*BUDGET_GRID, budget_bits}):
         try:
-            curve.append(allocate(options, sizes, b).summary())
+            curve.append(allocate(costed, sizes, b).summary())
         except ValueError:
             pass
         for fam in ("quantization", "pruning"):
-            u = uniform_allocation(options, sizes, fam, b)
+            u = uniform_allocation(costed, sizes, fam, b)
             if u is not None and (not curve or u.avg_bits > 0):
                 curve.append(u.summary())
 

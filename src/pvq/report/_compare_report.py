@@ -191,7 +191,8 @@ def write_compare_report(
         ),
         *([result.eval_note] if getattr(result, "eval_note", "") else []),
         "Model-level budget: multiple-choice knapsack over each tensor's options, solved as a 0/1 program (scipy.optimize.milp), "
-        "minimising the sum of relative errors (every layer equally sensitive).",
+        "minimising the sum of relative errors (every layer equally sensitive); each option costs the real bits of the "
+        "recipe pvq apply stores for it (packing, mask padding, row offsets; the one FP16 scale per tensor left out).",
         *([theory_note] if theory_note else []),
         *result.notes,
         f"Time: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}.",
