@@ -253,6 +253,7 @@ def apply(
     recipe without calibration data.
     """
     from pvq.apply._algorithms import compress_matrix, compress_stack
+    from pvq.apply._depthwise import compress_depthwise, depthwise_applies
 
     t0 = time.perf_counter()
     plan, text, single = _as_plan(recipe_or_plan)
@@ -392,17 +393,24 @@ def apply(
                         "(each group has its own inputs); use channel or gN granularity"
                     )
                 rows_g = shape[0] // blocks
-                parts = [
-                    compress_matrix(
-                        t.name,
-                        w[g * rows_g : (g + 1) * rows_g],
-                        recipe,
-                        H[g],
-                        shape=(rows_g, w.shape[1]),
-                    )
-                    for g in range(blocks)
-                ]
-                finish(t, recipe, note, w, _merge(parts, t.name, shape, recipe), H, ts)
+                cw = (
+                    compress_depthwise(t.name, w, recipe, torch.stack(list(H)), shape)
+                    if depthwise_applies(recipe, rows_g, w.shape[1])
+                    else None
+                )
+                if cw is None:  # several channels per group, or a case the batched path leaves out
+                    parts = [
+                        compress_matrix(
+                            t.name,
+                            w[g * rows_g : (g + 1) * rows_g],
+                            recipe,
+                            H[g],
+                            shape=(rows_g, w.shape[1]),
+                        )
+                        for g in range(blocks)
+                    ]
+                    cw = _merge(parts, t.name, shape, recipe)
+                finish(t, recipe, note, w, cw, H, ts)
             else:
                 flat = shape if param.dim() > 1 else (1, shape[0])
                 stacks.setdefault(f"{recipe}|{w.shape[1]}", []).append((t, recipe, note, w, flat))
