@@ -234,3 +234,25 @@ def test_best_pruning_is_pruning_alone_and_winners_follow_the_metric() -> None:
     assert w.proxy.recipe == "int3:g128:gptq" and not w.agree
     assert w.best_quantization.recipe == "int3:g128:gptq"
     assert w.best_pruning.recipe == "prune84:magnitude"  # 2:4 with INT5 codes is not pruning alone
+
+
+@pytest.mark.parametrize(("plan_agreement", "loses"), [(0.1, True), (0.5, False)])
+def test_verdict_says_when_the_plan_measured_worse_than_a_uniform_option(plan_agreement: float, loses: bool) -> None:
+    from pvq.compare._eval_recipes import EvalOption
+    from pvq.compare._eval_stage import EvalPoint, EvalStage
+    from pvq.compare._eval_text import measured_points
+
+    def point(recipe: str, agreement: float, kl: float) -> EvalPoint:
+        rows = {
+            m: {"metric": m, "value": v, "n": 70}
+            for m, v in (("agreement", agreement), ("kl", kl))
+        }
+        return EvalPoint(recipe, 4.0, rows, 10.0, 1.0)
+
+    opts = [EvalOption("int:g128:gptq", "quantization", 4.0, "int3:g128:gptq", 3.2)]
+    pts = {"none": point("none", 1.0, 0.0), "int3:g128:gptq": point("int3:g128:gptq", 0.3, 2.0)}
+    pts["plan:x"] = plan = point("plan:x", plan_agreement, 1.0)
+    _, points = measured_points(EvalStage("m", "image", opts, pts, pts["none"], plan, 4.0, ""))
+    text = next(p for p in points if p.startswith("The recommended plan"))
+    assert ("measured worse than int3:g128:gptq" in text) is loses
+    assert ("at least as good as every option" in text) is not loses

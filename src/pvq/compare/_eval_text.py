@@ -42,6 +42,24 @@ def _pick(ev: Any, budgets: list[float]) -> float:
     return 4.0 if 4.0 in budgets else budgets[len(budgets) // 2]
 
 
+def _plan_against_winner(ev: Any, wins: list[Any]) -> str:
+    """How the applied plan compares with the measured winner at its budget (the plan comes from the weight-SNR
+    allocation, a proxy, so it can lose to a uniform option; then the sentence says which to apply instead)."""
+    if ev.plan_bits_budget is None or ev.plan.recipe not in ev.points:
+        return ""
+    here = [w for w in wins if abs(w.budget - ev.plan_bits_budget) < 1e-9]
+    if not here:
+        return ""
+    best = here[0].measured.recipe
+    if ev.score(ev.plan.recipe) >= ev.score(best):
+        return f" It is at least as good as every option measured at {ev.plan_bits_budget:g} bits (best: {best})."
+    return (
+        f" It measured worse than {best} at the same budget ({ev.primary} {ev.points[best].value(ev.primary):.4g}): "
+        f"apply that instead (`pvq apply SOURCE --recipe {best}`); the plan is allocated on weight SNR, every layer "
+        "taken as equally sensitive."
+    )
+
+
 def measured_points(ev: Any) -> tuple[str, list[str]]:
     """(headline, points) for an :class:`~pvq.compare._eval_stage.EvalStage`."""
     prim = ev.primary
@@ -71,7 +89,7 @@ def measured_points(ev: Any) -> tuple[str, list[str]]:
     if ev.plan is not None:
         points.append(
             f"The recommended plan, applied ({ev.plan.bits:.3g} real bits per weight): {prim} "
-            f"{metric_value(ev.plan, prim)}."
+            f"{metric_value(ev.plan, prim)}." + _plan_against_winner(ev, wins)
         )
     second = ev.metric_order[1]
     points.append(
