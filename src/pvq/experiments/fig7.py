@@ -85,6 +85,8 @@ FIG7_PRESETS: dict[str, tuple[Fig7Model, ...]] = {
             window=128,
             budgets=("int3:channel:rtn", "int4:channel:rtn"),
         ),
+        Fig7Model("efficientnet_lite0", _Q + _P, n_views=8, budgets=("int3:channel:rtn", "int4:channel:rtn")),
+        Fig7Model("minilm", _Q + _P, max_sentences=64, budgets=("int3:channel:rtn", "int4:channel:rtn")),
     ),
     "gpu": (
         Fig7Model(
