@@ -77,3 +77,22 @@ def test_plot_whole_rows_writes_png_and_svg(tmp_path):
 def test_config_records_whole_rows_only_when_set():
     assert "whole_rows" not in ReproduceConfig().to_json()
     assert ReproduceConfig(whole_rows=True).to_json()["whole_rows"] is True
+
+
+@pytest.mark.slow
+def test_fig4_smoke_with_whole_rows(tmp_path):
+    from pvq.experiments import get
+    from pvq.models import list_bundled
+
+    if not any(m.name == "mobilenet_v2" and m.installed for m in list_bundled()):
+        pytest.skip("mobilenet_v2 weights not installed")
+    res = get("fig4")(ReproduceConfig(preset="smoke", out=tmp_path, whole_rows=True))
+    whole = res.to_json()["meta"]["whole_rows"]
+    assert whole["summary"] and {s["layer"] for s in whole["summary"]} == {"features.8.conv.0.0"}
+    for u in whole["units"]:
+        for m in ("prune", "quant"):
+            assert u[f"{m}_whole"] <= u[f"{m}_chunked"] * (1 + 1e-12)
+            assert u[f"{m}_whole_status"] == "optimal" or u[f"{m}_whole_gap"] > 0
+    assert any(n.startswith("Whole rows, features.8.conv.0.0") for n in res.notes)
+    names = {p.name for p in res.plot(tmp_path)}
+    assert {"fig4.png", "fig4_whole_rows.png", "fig4_whole_rows.svg"} <= names

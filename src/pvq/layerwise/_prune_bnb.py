@@ -4,7 +4,11 @@
 zero (pruned set ``P``) and some to non-zero (kept set ``K``); its bound is the least-squares error
 with only ``P`` removed (monotone in ``P``), raised by the cheapest single further prune and by an
 eigenvalue bound on the ``r`` prunes still to make (two diagonal scalings, the better per node).
-Pruning a weight is an OBS rank-one downdate of ``H = G_RR^-1``, so a node costs O(n^2). The search starts from the best heuristic (magnitude, OBS,
+Pruning a weight is an OBS rank-one downdate of ``H = G_RR^-1``, so a node costs O(n^2). A node
+with one or two weights left to keep is a leaf: its best completion is computed exactly from ``G_KK``
+(:func:`pvq.layerwise._prune_kernels.keep_more`). On real rows most nodes are of that kind (MobileNetV2
+``features.8.conv.0.0`` rows cut to 40-56 inputs, 4 bits: keeps left 0-3 made up most of the tree), and
+these leaves cut the nodes 3-8x and the time 3-5x at n = 48. The search starts from the best heuristic (magnitude, OBS,
 1-swap) and returns a certificate: ``optimal`` (gap 0) or, at the time limit, the best support and
 the gap to the best valid bound.
 
