@@ -86,3 +86,59 @@ def test_singular_gram_uses_ridge_and_says_so(rng):
     res = prune_exact(G, w0, 4)
     assert any("ridge" in note for note in res.notes)
     assert res.value == pytest.approx(_brute(G, w0, 4), rel=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 2])
+def test_keep_more_is_the_best_completion(rng, m):
+    """The exact leaf of the search (one or two weights left to keep) equals brute force over the free set."""
+    from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, keep_more
+
+    for trial in range(8):
+        n = int(rng.integers(6, 12))
+        G, w0 = _problem(rng, n, relu=trial % 2 == 1)
+        st = rng.choice([FREE, KEPT, PRUNED], size=n, p=[0.5, 0.3, 0.2]).astype(np.int8)
+        st[:m] = FREE  # at least m free weights
+        b = G @ w0
+        v, i, j = keep_more(st, G, b, float(w0 @ b), m)
+        assert i >= 0
+        free = np.flatnonzero(st == FREE)
+        best = np.inf
+        for A in itertools.combinations(free, m):
+            keep = st == KEPT
+            keep[list(A)] = True
+            best = min(best, row_error(G, w0, refit(G, w0, keep)))
+        assert v == pytest.approx(best, rel=1e-8, abs=1e-10)
+        keep = st == KEPT
+        keep[[i] + ([j] if m == 2 else [])] = True
+        assert row_error(G, w0, refit(G, w0, keep)) == pytest.approx(best, rel=1e-8, abs=1e-10)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("variant", [{"eigen": "diag", "keep_leaves": False}, {}])
+def test_search_without_heuristic_equals_brute_force(rng, bits, variant):
+    """The search alone (no heuristic incumbent), with today's node bounds and leaves and with the
+    reference's, reaches the brute-force optimum."""
+    for trial in range(6):
+        n = int(rng.integers(8, 15))
+        G, w0 = _problem(rng, n, relu=trial % 2 == 1)
+        k = prune_count(n, bits)
+        res = prune_exact(G, w0, k, heuristic=False, **variant)
+        assert res.status == "optimal"
+        assert res.value == pytest.approx(_brute(G, w0, k), rel=1e-8, abs=1e-12)
+
+
+def test_eigen_bound_never_above_the_cost_of_pruning(rng):
+    """Both scalings of the node eigenvalue bound: ``lam * sum_Z e_j w_j^2 <= err(prune Z)`` from the
+    dense least-squares optimum, for random sets Z."""
+    from pvq.layerwise._prune_bnb import _eigen_scalings
+
+    for trial in range(10):
+        n = int(rng.integers(5, 12))
+        G, w0 = _problem(rng, n, relu=trial % 2 == 1)
+        scal, lams = _eigen_scalings(G, np.linalg.inv(G), "both")
+        assert scal.shape == (2, n) and (lams >= 0).all()
+        for _ in range(10):
+            Z = rng.random(n) < 0.5
+            cost = row_error(G, w0, refit(G, w0, ~Z))
+            for e, lam in zip(scal, lams, strict=True):
+                assert lam * float((e * w0**2)[Z].sum()) <= cost * (1 + 1e-9) + 1e-12

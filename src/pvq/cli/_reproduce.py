@@ -39,11 +39,16 @@ def register(app: typer.Typer) -> None:
         scale: str = typer.Option(
             "tensor", "--scale", help="fig4: quantization scale, tensor (per-tensor MSE) | chunk-grid (published)"
         ),
+        whole_rows: bool = typer.Option(
+            False, "--whole-rows", help="fig4: add a panel, the chunked optimum against the whole row's, same rows"
+        ),
     ) -> None:
         """Regenerate a figure or table of the paper into OUT/NAME/ (rows JSON, figures PNG+SVG)."""
         check_seed(seed)
         try:
-            cfg = experiments.ReproduceConfig(preset=preset, out=out, seed=seed, device=device, scale=scale)
+            cfg = experiments.ReproduceConfig(
+                preset=preset, out=out, seed=seed, device=device, scale=scale, whole_rows=whole_rows
+            )
         except ValueError as exc:
             raise PvqInputError(f"pvq reproduce: {exc}") from None
         known = experiments.names()

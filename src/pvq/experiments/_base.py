@@ -22,6 +22,7 @@ class ReproduceConfig:
     device: str = "cpu"
     resume: bool = True
     scale: str = "tensor"  # fig4: quantization scale, tensor (per-tensor MSE) | chunk-grid (published)
+    whole_rows: bool = False  # fig4: add the panel of chunked vs whole-row optima
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -34,6 +35,8 @@ class ReproduceConfig:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["out"] = str(self.out)
+        if not self.whole_rows:  # recorded only when set: configs written before it stay the same
+            del d["whole_rows"]
         return d
 
 

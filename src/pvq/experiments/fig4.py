@@ -188,6 +188,7 @@ def fig4(cfg: ReproduceConfig) -> SimpleResult:
     cache = out / f"fig4_cache_{scale}.jsonl" if cfg.resume else None
     workers = 1 if cfg.preset == "smoke" else None
     units: list[dict[str, Any]] = []
+    whole_units: list[dict[str, Any]] = []
     population: dict[str, int] = {}
     layer_meta = []
     for model_name, layer, role in layers:
@@ -219,6 +220,8 @@ def fig4(cfg: ReproduceConfig) -> SimpleResult:
         for r in rows:
             r["layer"] = layer  # the name the figure uses (timm-style for EfficientNet-Lite0)
         units += unit_records(rows, model=model_name, role=role)
+        if cfg.whole_rows and not depthwise:
+            whole_units += _whole_rows(model, model_name, layer, batches, probs, cfg)
     order = {m["layer"]: i for i, m in enumerate(layer_meta)}  # the paper's layers first, then heavy-tailed
     summary = sorted(layer_summary(units, population), key=lambda s: (order[s["layer"]], s["bits"]))
     roles = {m["layer"]: m["role"] for m in layer_meta}
@@ -237,7 +240,52 @@ def fig4(cfg: ReproduceConfig) -> SimpleResult:
         "units_file": "units.csv.gz",
         "interval": "Wilson score, 95 %",
     }
-    return SimpleResult("fig4", summary, notes, meta, plotter=partial(_plot, units=units))
+    whole = None
+    if cfg.whole_rows:
+        from pvq.experiments._fig4_whole import WHOLE_PRESETS, whole_row_note, whole_row_summary
+
+        wp = WHOLE_PRESETS[cfg.preset]
+        whole = whole_row_summary(whole_units)
+        meta["whole_rows"] = {"preset": asdict(wp), "summary": whole, "units": whole_units}
+        notes.append(
+            "Whole-row panel (--whole-rows): for each dense layer above whose rows have at most "
+            f"{wp.max_n} inputs, {wp.units} sampled output rows at {', '.join(map(str, wp.bits))} bits, solved "
+            "chunk by chunk (the paper) and as whole rows (warm-started with the chunked answer), both scored on "
+            f"the whole row's output error; {wp.time_limit:.0f} s per exact solve; 'proved' from the solvers' "
+            "certificates. Quantization scale: the layer's per-tensor MSE-optimal scale, for both answers."
+        )
+        notes += [whole_row_note(s) for s in whole]
+    return SimpleResult(
+        "fig4",
+        summary,
+        notes,
+        meta,
+        plotter=partial(_plot, units=units, whole=whole, whole_units=whole_units),
+    )
+
+
+def _whole_rows(
+    model: Any, model_name: str, layer: str, batches: Any, probs: list[Any], cfg: ReproduceConfig
+) -> list[dict[str, Any]]:
+    """Unit records of the whole-row panel for one dense layer (:mod:`pvq.experiments._fig4_whole`); none
+    when its rows are no longer than a chunk or longer than the preset's ``max_n``."""
+    from pvq.experiments._fig4_whole import WHOLE_PRESETS, whole_row_units
+    from pvq.layerwise import capture_layer_problems
+
+    wp = WHOLE_PRESETS[cfg.preset]
+    # the paper's chunks as input ranges of the whole row (capture makes them contiguous)
+    chunks = [(int(p.inputs[0]), int(p.inputs[-1]) + 1) for p in probs]
+    n = chunks[-1][1]
+    if len(chunks) < 2 or n > wp.max_n:
+        return []
+    # the layer's per-tensor scale (capture's default): one grid for the chunked and the whole-row answers
+    (whole,) = capture_layer_problems(
+        model, layer, batches, opt_dim=None, bits=wp.bits, max_rows=wp.units, seed=_layer_seed(cfg.seed, layer),
+    )  # fmt: skip
+    recs = whole_row_units(whole.G, whole.W, whole.row_ids, whole.scales, chunks, wp.bits, wp.time_limit)
+    for r in recs:
+        r["model"], r["layer"] = model_name, layer
+    return recs
 
 
 def _pct(x: float) -> str:
@@ -270,7 +318,16 @@ def _summary_note(s: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
-def _plot(result: SimpleResult, out_dir: Any, units: list[dict[str, Any]]) -> list[Any]:
-    from pvq.report._fig_layers import plot_fig4
+def _plot(
+    result: SimpleResult,
+    out_dir: Any,
+    units: list[dict[str, Any]],
+    whole: list[dict[str, Any]] | None = None,
+    whole_units: list[dict[str, Any]] | None = None,
+) -> list[Any]:
+    from pvq.report._fig_layers import plot_fig4, plot_fig4_whole_rows
 
-    return plot_fig4(result.rows(), units, out_dir)
+    paths = plot_fig4(result.rows(), units, out_dir)
+    if whole is not None:
+        paths += plot_fig4_whole_rows(whole, whole_units or [], out_dir)
+    return paths

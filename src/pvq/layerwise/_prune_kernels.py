@@ -13,7 +13,7 @@ from numba import njit
 
 from pvq.layerwise._obs_kernels import drop_coordinate
 
-__all__ = ["obs_prune", "obs_greedy", "swap_scan", "bnb_run"]
+__all__ = ["obs_prune", "obs_greedy", "swap_scan", "bnb_run", "keep_more"]
 
 FREE, PRUNED, KEPT = 0, 1, 2
 
@@ -109,6 +109,103 @@ def _sum_r_smallest(vals, m, r):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
+    """The best support that keeps the kept set ``K`` (``st == KEPT``) and exactly ``m`` (1 or 2) free
+    weights: ``(error, i, j)`` (``j = -1`` for ``m = 1``), or ``(inf, -1, -1)`` when ``G_KK`` or a
+    bordered block is numerically singular.
+
+    With ``G_KK = L L^T`` (Cholesky), ``y = L^-1 b_K``, ``z_i = L^-1 G_Ki``, ``b = G w0``,
+    ``tot = w0^T G w0``: ``err(K) = tot - |y|^2``; adding the set ``A`` lowers it by ``r_A^T S_AA^-1 r_A``
+    with ``r_i = b_i - z_i.y`` and the Schur complement ``S_ij = G_ij - z_i.z_j``. Cost O(|K|^3 + |F| |K|^2)
+    (+ |F|^2 |K| for pairs), where branching would evaluate chains of nodes of O(n^2) each. The Cholesky is
+    written out (not ``np.linalg.cholesky``) so that a failing pivot returns instead of raising.
+    """
+    n = st.shape[0]
+    kk = 0
+    nf = 0
+    for j in range(n):
+        if st[j] == KEPT:
+            kk += 1
+        elif st[j] == FREE:
+            nf += 1
+    K = np.empty(kk, dtype=np.int64)
+    F = np.empty(nf, dtype=np.int64)
+    q = 0
+    f = 0
+    for j in range(n):
+        if st[j] == KEPT:
+            K[q] = j
+            q += 1
+        elif st[j] == FREE:
+            F[f] = j
+            f += 1
+    L = np.zeros((kk, kk))
+    for a in range(kk):
+        for c in range(a + 1):
+            acc = G[K[a], K[c]]
+            for e in range(c):
+                acc -= L[a, e] * L[c, e]
+            if a == c:
+                if acc <= 1e-12 * G[K[a], K[a]]:
+                    return np.inf, -1, -1
+                L[a, a] = np.sqrt(acc)
+            else:
+                L[a, c] = acc / L[c, c]
+    y = np.empty(kk)
+    for a in range(kk):
+        acc = b[K[a]]
+        for e in range(a):
+            acc -= L[a, e] * y[e]
+        y[a] = acc / L[a, a]
+    base = tot  # err(K) = tot - |y|^2
+    for a in range(kk):
+        base -= y[a] * y[a]
+    Z = np.empty((nf, kk))
+    r = np.empty(nf)
+    s = np.empty(nf)
+    for t in range(nf):
+        i = F[t]
+        for a in range(kk):
+            acc = G[K[a], i]
+            for e in range(a):
+                acc -= L[a, e] * Z[t, e]
+            Z[t, a] = acc / L[a, a]
+        den = G[i, i]
+        num = b[i]
+        for a in range(kk):
+            den -= Z[t, a] * Z[t, a]
+            num -= Z[t, a] * y[a]
+        if den <= 1e-12 * G[i, i]:
+            return np.inf, -1, -1
+        s[t] = den
+        r[t] = num
+    best = -1.0
+    bi = -1
+    bj = -1
+    if m == 1:
+        for t in range(nf):
+            g = r[t] * r[t] / s[t]
+            if g > best:
+                best = g
+                bi = F[t]
+        return max(base - best, 0.0), bi, -1
+    for t in range(nf):
+        for u in range(t + 1, nf):
+            sij = G[F[t], F[u]]
+            for a in range(kk):
+                sij -= Z[t, a] * Z[u, a]
+            det = s[t] * s[u] - sij * sij
+            if det <= 1e-12 * s[t] * s[u]:
+                return np.inf, -1, -1
+            g = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * sij + r[u] * r[u] * s[t]) / det
+            if g > best:
+                best = g
+                bi = F[t]
+                bj = F[u]
+    return max(base - best, 0.0), bi, bj
+
+
+@njit(cache=True)
 def _eval_node(
     d,
     W,
@@ -120,8 +217,8 @@ def _eval_node(
     BND,
     BJ,
     n_prune,
-    gdiag,
-    lam,
+    scal,
+    lams,
     UB,
     best_st,
     scratch_w,
@@ -129,11 +226,16 @@ def _eval_node(
     rtol,
     T,
     tconst,
+    Gk,
+    bk,
+    totk,
 ):  # pragma: no cover
     """Evaluate the node in slot ``d``: close it (leaf / bound cut, possibly improving ``UB``) -> 0,
     or choose the branching variable ``BJ[d]`` -> 1. ``T`` (n,), ``tconst``: a Lagrangian bound
     ``tconst - sum_K T - (largest positive T of the free set, as many as are still to keep)`` (see
-    ``_prune_dual``); ``tconst = -inf`` leaves it out."""
+    ``_prune_dual``); ``tconst = -inf`` leaves it out. ``Gk`` (n, n), ``bk = Gk w0``, ``totk = w0^T Gk w0``:
+    a node with one or two weights left to keep is closed by :func:`keep_more` (``Gk`` of shape (0, 0): it is
+    branched on)."""
     n = W.shape[1]
     r = n_prune - NP[d]
     if r <= 0:
@@ -147,7 +249,8 @@ def _eval_node(
     argmin = -1
     maxd = -1.0
     argmax = -1
-    vals = np.empty(nfree)
+    ns = scal.shape[0]
+    vals = np.empty((ns, nfree))
     m = 0
     for j in range(n):
         if ST[d, j] == FREE:
@@ -159,7 +262,8 @@ def _eval_node(
             if dj > maxd:
                 maxd = dj
                 argmax = j
-            vals[m] = gdiag[j] * wj * wj
+            for q in range(ns):
+                vals[q, m] = scal[q, j] * wj * wj
             m += 1
     if r == 1:
         # one prune left: the best completion is the cheapest single prune (exact)
@@ -188,8 +292,11 @@ def _eval_node(
                     best_st[j] = PRUNED
         return 0
     # lower bound on any completion: monotonicity (one more prune at least) and the eigenvalue bound
-    # ||w_Z||^2-weighted: err(P + Z) - err(P) >= lambda_min(C) * sum_{j in Z} G_jj w_j^2, |Z| = r.
-    lb2 = lam * _sum_r_smallest(vals, m, r)
+    # for each diagonal scaling e = scal[q] (lams[q] = lambda_min(e^-1/2 G e^-1/2)):
+    # err(P + Z) - err(P) >= lams[q] * sum_{j in Z} e_j w_j^2, |Z| = r.
+    lb2 = 0.0
+    for q in range(ns):
+        lb2 = max(lb2, lams[q] * _sum_r_smallest(vals[q], m, r))
     lb = ERR[d] + max(mind, lb2)
     if tconst > -np.inf:
         tv = np.empty(nfree)
@@ -213,20 +320,57 @@ def _eval_node(
     BND[d] = lb
     if lb >= UB[0] * (1.0 - rtol):
         return 0
+    if Gk.shape[0] > 0 and nfree - r <= 2:
+        # one or two weights left to keep: the best ones, exactly (a leaf instead of a subtree)
+        v, i, i2 = keep_more(ST[d], Gk, bk, totk, nfree - r)
+        if i >= 0:
+            if v < UB[0]:
+                UB[0] = v
+                best_st[:] = ST[d]
+                for j in range(n):
+                    if best_st[j] == FREE:
+                        best_st[j] = PRUNED
+                best_st[i] = KEPT
+                if i2 >= 0:
+                    best_st[i2] = KEPT
+            return 0
     BJ[d] = argmax
     return 1
 
 
 @njit(cache=True)
 def bnb_run(
-    W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, gdiag, lam, UB, best_st, max_nodes, rtol, T, tconst
+    W,
+    HH,
+    ST,
+    ERR,
+    NP,
+    NK,
+    BND,
+    BJ,
+    PH,
+    ctl,
+    n_prune,
+    scal,
+    lams,
+    UB,
+    best_st,
+    max_nodes,
+    rtol,
+    T,
+    tconst,
+    Gk,
+    bk,
+    totk,
 ):  # pragma: no cover
     """Depth-first branch-and-bound for best-subset selection, resumable.
 
     State lives in the arrays (slot ``d`` = depth ``d``); ``ctl = [depth, started, done, nodes]``.
     Runs at most ``max_nodes`` node evaluations, then returns so the caller can check a time limit.
     Branching: the free weight with the largest pruning cost; child 1 keeps it, child 2 prunes it.
-    ``T``, ``tconst``: the optional Lagrangian node bound of :func:`_eval_node`.
+    ``scal`` (m, n) diagonal scalings ``e`` and ``lams`` (m,) ``lambda_min(e^-1/2 G e^-1/2)`` of the
+    eigenvalue bounds (the best of the m is used). ``T``, ``tconst``: the optional Lagrangian node bound
+    of :func:`_eval_node`; ``Gk``, ``bk``, ``totk``: its exact leaves with one or two weights left to keep.
     """
     n = W.shape[1]
     scratch_w = np.empty(n)
@@ -247,8 +391,8 @@ def bnb_run(
                 BND,
                 BJ,
                 n_prune,
-                gdiag,
-                lam,
+                scal,
+                lams,
                 UB,
                 best_st,
                 scratch_w,
@@ -256,6 +400,9 @@ def bnb_run(
                 rtol,
                 T,
                 tconst,
+                Gk,
+                bk,
+                totk,
             )
             == 0
         ):
@@ -309,8 +456,8 @@ def bnb_run(
                 BND,
                 BJ,
                 n_prune,
-                gdiag,
-                lam,
+                scal,
+                lams,
                 UB,
                 best_st,
                 scratch_w,
@@ -318,6 +465,9 @@ def bnb_run(
                 rtol,
                 T,
                 tconst,
+                Gk,
+                bk,
+                totk,
             )
             == 1
         ):

@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from pvq.report._save import save_png_svg  # noqa: E402
 
-__all__ = ["plot_fig4", "plot_fig4_scatter", "plot_fig4_fractions"]
+__all__ = ["plot_fig4", "plot_fig4_scatter", "plot_fig4_fractions", "plot_fig4_whole_rows"]
 
 
 def _db(signal: float, error: float) -> float:
@@ -147,3 +147,41 @@ def plot_fig4_fractions(summary: Sequence[Mapping[str, Any]], out_dir: Path) -> 
     fig.suptitle("Which exact optimum is better, per unit (95 % Wilson intervals)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     return save_png_svg(fig, out_dir, "fig4_fractions")
+
+
+def plot_fig4_whole_rows(
+    summary: Sequence[Mapping[str, Any]], units: Sequence[Mapping[str, Any]], out_dir: Path
+) -> list[Path]:
+    """The whole-row panel (``fig4_whole_rows``): per method, each row's SNR with the paper's chunked
+    optimum (x) against the whole row's (y); ``summary``/``units`` from
+    :mod:`pvq.experiments._fig4_whole`."""
+    layers = list(dict.fromkeys(s["layer"] for s in summary))
+    colors = _colors(layers)
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), squeeze=False)
+    for ax, (m, label) in zip(axes.flat, (("prune", "pruning"), ("quant", "quantization")), strict=True):
+        xs, ys, cs = [], [], []
+        for u in units:
+            x, y = _db(u["signal"], u[f"{m}_chunked"]), _db(u["signal"], u[f"{m}_whole"])
+            if math.isfinite(x) and math.isfinite(y):
+                xs.append(x)
+                ys.append(y)
+                cs.append(colors[u["layer"]])
+        ax.scatter(xs, ys, c=cs, s=12, alpha=0.7, linewidths=0)
+        if xs:
+            lo, hi = min(xs + ys), max(xs + ys)
+            pad = 0.05 * (hi - lo) + 0.5
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
+        ax.set_title(label)
+        ax.set_xlabel("chunked optimum, SNR on the whole row (dB)")
+        ax.set_ylabel("whole-row answer, SNR (dB)")
+    changed = sum(int(s["winner_changed"]) for s in summary)
+    total = sum(int(s["units"]) for s in summary)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[n], alpha=0.7) for n in layers]
+    fig.legend(handles, layers, loc="lower center", ncol=min(3, len(layers)), fontsize=7, frameon=False)
+    fig.suptitle(
+        f"Chunks of 32-36 inputs vs whole rows, same rows. Winner (pruning vs quantization) changed in "
+        f"{changed}/{total} row problems.",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    return save_png_svg(fig, out_dir, "fig4_whole_rows")
