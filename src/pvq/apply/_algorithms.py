@@ -166,9 +166,22 @@ def compress_matrix(
     if q.group_size == 0:  # one scale for the tensor
         scale = scale[:1, :1]
         zero = None if zero is None else zero[:1, :1]
+    return quantized_weight(name, shp, recipe, codes, scale, zero, mask)
+
+
+def quantized_weight(
+    name: str,
+    shape: tuple[int, ...],
+    recipe: Recipe,
+    codes: torch.Tensor,
+    scale: torch.Tensor,
+    zero: torch.Tensor | None,
+    mask: torch.Tensor | None,
+) -> CompressedWeight:
+    """The stored form of a quantized weight: int16 codes and zero points, float32 scales (rows, groups)."""
     return CompressedWeight(
         name,
-        shp,
+        shape,
         recipe,
         codes=codes.to(torch.int16),
         scale=scale.to(torch.float32).contiguous(),

@@ -394,7 +394,7 @@ def apply(
                     )
                 rows_g = shape[0] // blocks
                 cw = (
-                    compress_depthwise(t.name, w, recipe, torch.stack(list(H)), shape)
+                    compress_depthwise(t.name, w, recipe, H, shape)
                     if depthwise_applies(recipe, rows_g, w.shape[1])
                     else None
                 )

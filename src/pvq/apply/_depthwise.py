@@ -42,7 +42,7 @@ def compress_depthwise(
     """Compress ``weight`` (G, cols), row g being channel g with inputs Hessian ``H[g]`` (G, cols, cols), as
     ``compress_matrix`` would each row on its own; ``shape`` is the conv weight's shape. ``None`` where it does not
     apply (see the module docstring). Raises PvqInputError on NaN/Inf or a Hessian of the wrong shape."""
-    from pvq.apply._algorithms import _damp, quantize_rtn
+    from pvq.apply._algorithms import _damp, quantize_rtn, quantized_weight
 
     recipe = parse_recipe(recipe)
     G, cols = weight.shape
@@ -86,15 +86,7 @@ def compress_depthwise(
         codes, scale, zero = res.codes, res.scale, res.zero
     else:
         codes, scale, zero, _ = quantize_rtn(Wp, q, mask)
-    return CompressedWeight(
-        name,
-        shape,
-        recipe,
-        codes=codes.to(torch.int16),
-        scale=scale.to(torch.float32).contiguous(),
-        zero_point=None if zero is None else zero.to(torch.int16).contiguous(),
-        mask=mask,
-    )
+    return quantized_weight(name, shape, recipe, codes, scale, zero, mask)
 
 
 # --------------------------------------------------------------------------- pure numerics
