@@ -99,7 +99,7 @@ def test_keep_more_is_the_best_completion(rng, m):
         st = rng.choice([FREE, KEPT, PRUNED], size=n, p=[0.5, 0.3, 0.2]).astype(np.int8)
         st[:m] = FREE  # at least m free weights
         b = G @ w0
-        v, i, j = keep_more(st, G, b, float(w0 @ b), m)
+        v, i, j, _ = keep_more(st, G, b, float(w0 @ b), m)
         assert i >= 0
         free = np.flatnonzero(st == FREE)
         best = np.inf

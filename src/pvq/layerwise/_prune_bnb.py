@@ -39,6 +39,8 @@ __all__ = ["prune_exact", "BOUNDS", "STOP_BOUNDS", "EIGEN"]
 BOUNDS = ("eigen", "lagrange")
 STOP_BOUNDS = ("lagrange", "open")
 EIGEN = ("both", "diag")
+_STATS = False
+LAST_CTL = [None]
 
 
 def prune_exact(
@@ -56,6 +58,8 @@ def prune_exact(
     dual_seconds: float = 2.0,
     eigen: str = "both",
     keep_leaves: bool = True,
+    spectral: int = 0,
+    leaf_keep: int = 3,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
@@ -125,9 +129,10 @@ def prune_exact(
     BND = np.zeros(n + 2)
     BJ = np.zeros(n + 2, dtype=np.int64)
     PH = np.zeros(n + 2, dtype=np.int64)
+    HP = np.zeros(n + 2, dtype=np.int64)  # the slot of W and HH that holds each depth's w and H
     W[0] = w0
     HH[0] = Hinv
-    ctl = np.zeros(4, dtype=np.int64)
+    ctl = np.zeros(44 if _STATS else 4, dtype=np.int64)
     UB = np.array([best_v * (1.0 + 1e-12) + 1e-300])
     best_st = np.zeros(n, dtype=np.int8)
     found = False
@@ -143,7 +148,7 @@ def prune_exact(
     while True:
         before = UB[0]
         bnb_run(
-            W, HH, ST, ERR, NP, NK, BND, BJ, PH, ctl, n_prune, scal, lams, UB, best_st, batch_nodes, rtol, T, tconst, Gk, bk, totk
+            W, HH, ST, ERR, NP, NK, BND, BJ, PH, HP, ctl, n_prune, scal, lams, UB, best_st, batch_nodes, rtol, T, tconst, Gk, bk, totk, spectral, leaf_keep
         )  # fmt: skip
         found = found or UB[0] < before
         if ctl[2]:
@@ -177,6 +182,7 @@ def prune_exact(
         lb = best_v
     lb = min(lb, best_v)
     gap = 0.0 if status == "optimal" else relative_gap(best_v, lb)
+    LAST_CTL[0] = ctl
     return SolveResult(
         best_v, lb, gap, time.perf_counter() - t0, status, best_w, nodes=int(ctl[3]), notes=notes
     )

@@ -109,10 +109,171 @@ def _sum_r_smallest(vals, m, r):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def lambda_max_upper(A, m, certify, mu_stop):  # pragma: no cover - compiled
+    """A certified upper bound on ``lambda_max`` of the symmetric positive semi-definite ``A[:m, :m]``.
+
+    Always the least of the Frobenius norm and the largest absolute row sum (both O(m^2); the Frobenius
+    norm is tight when one eigenvalue dominates the spectrum, as in ill-conditioned blocks). With
+    ``certify``: 12 power-iteration steps give an estimate ``rho <= lambda_max``, and a successful
+    Cholesky factorisation of ``c rho I - A`` (c = 1.02, then 1.2) proves ``lambda_max < c rho`` (O(m^3 / 6)).
+    A relative margin of ``m * 1e-13`` covers the rounding of the factorisation (backward error about
+    ``m^2 u (c rho + max A_ii)``, u = 1.1e-16, for ``m <= 200``). Stops early, returning a looser value,
+    once a value ``<= mu_stop`` is found or when the certified value could not get below ``mu_stop``.
+    """
+    fro = 0.0
+    inf = 0.0
+    for i in range(m):
+        row = 0.0
+        for j in range(m):
+            a = A[i, j]
+            fro += a * a
+            row += abs(a)
+        if row > inf:
+            inf = row
+    best = min(np.sqrt(fro), inf)
+    if not certify or m < 3 or best <= mu_stop:
+        return best
+    v = np.empty(m)
+    for i in range(m):
+        v[i] = 1.0 + 0.01 * (i % 7)
+    rho = 0.0
+    u = np.empty(m)
+    for _ in range(12):
+        nrm = 0.0
+        for i in range(m):
+            nrm += v[i] * v[i]
+        nrm = np.sqrt(nrm)
+        for i in range(m):
+            v[i] /= nrm
+        rq = 0.0
+        for i in range(m):
+            acc = 0.0
+            for j in range(m):
+                acc += A[i, j] * v[j]
+            u[i] = acc
+            rq += v[i] * acc
+        rho = rq
+        for i in range(m):
+            v[i] = u[i]
+    if rho <= 0.0:
+        return best
+    L = np.empty((m, m))
+    for c in (1.02, 1.2):
+        mu = c * rho
+        if mu >= best or mu > mu_stop:
+            return best
+        ok = True
+        for a in range(m):
+            for b in range(a + 1):
+                acc = (mu if a == b else 0.0) - A[a, b]
+                for e in range(b):
+                    acc -= L[a, e] * L[b, e]
+                if a == b:
+                    if acc <= 0.0:
+                        ok = False
+                        break
+                    L[a, a] = np.sqrt(acc)
+                else:
+                    L[a, b] = acc / L[b, b]
+            if not ok:
+                break
+        if ok:
+            return mu * (1.0 + m * 1e-13)
+    return best
+
+
+@njit(cache=True)
+def node_spectral_bound(d, h, W, HH, ST, r, dj_free, certify, need):  # pragma: no cover - compiled
+    """Lower bound on the cost of the ``r`` prunes still to make at node ``d``: pruning ``A`` (``|A| = r``)
+    of the free set ``F`` costs ``w_A^T (H_AA)^-1 w_A >= sum_A e_i w_i^2 / lambda_max(E^1/2 H_FF E^1/2)``
+    (``H = HH[h]``; interlacing, since ``A`` is a subset of ``F``). With the node's Jacobi scaling
+    ``e_i = 1 / H_ii`` the numerator is at least the sum of the ``r`` cheapest single OBS costs ``dj_free``
+    (the free weights' ``w_i^2 / H_ii`` in index order). ``lambda_max`` from :func:`lambda_max_upper`;
+    ``need``: the bound that would close the node (the certification is skipped when it cannot reach it)."""
+    n = W.shape[1]
+    m = dj_free.shape[0]
+    F = np.empty(m, dtype=np.int64)
+    s = np.empty(m)
+    f = 0
+    for j in range(n):
+        if ST[d, j] == FREE:
+            F[f] = j
+            s[f] = 1.0 / np.sqrt(max(HH[h, j, j], 1e-300))
+            f += 1
+    A = np.empty((m, m))
+    for a in range(m):
+        for b in range(m):
+            A[a, b] = HH[h, F[a], F[b]] * s[a] * s[b]
+    num = _sum_r_smallest(dj_free, m, r)
+    mu = lambda_max_upper(A, m, certify, num / need if need > 0.0 else np.inf)
+    if mu <= 0.0:
+        return 0.0
+    return num / mu
+
+
+@njit(cache=True)
+def prune_into(ws, Hs, wd, Hd, j, st, act):  # pragma: no cover - compiled
+    """OBS-prune ``j`` from ``(ws, Hs)`` into ``(wd, Hd)`` (copy and rank-one downdate fused); return
+    ``ws_j^2 / Hs_jj``. Only the entries on the remaining set (``st != PRUNED``; ``st[j]`` already
+    ``PRUNED``) are written: the rest of ``wd`` and ``Hd`` is stale and never read, so a node costs
+    O(|R|^2) instead of O(n^2). ``act`` (n,) int scratch."""
+    n = ws.shape[0]
+    m = 0
+    for i in range(n):
+        if st[i] != PRUNED:
+            act[m] = i
+            m += 1
+    hjj = Hs[j, j]
+    if hjj <= 0.0:
+        hjj = 1e-300
+    a = ws[j] / hjj
+    for t in range(m):
+        i = act[t]
+        wd[i] = ws[i] - a * Hs[i, j]
+        f = Hs[i, j] / hjj
+        for u in range(m):
+            l = act[u]
+            Hd[i, l] = Hs[i, l] - f * Hs[l, j]
+    wd[j] = 0.0
+    return ws[j] * a
+
+
+@njit(cache=True)
+def prune_all_free(st, w, H, nfree, sw, sH):  # pragma: no cover - compiled
+    """The cost of pruning every free weight (``st == FREE``) from ``(w, H)``: ``w_F^T (H_FF)^-1 w_F``,
+    by successive OBS prunes on a compact copy of the free block (``sw`` (n,), ``sH`` (n, n) scratch)."""
+    n = st.shape[0]
+    F = np.empty(nfree, dtype=np.int64)
+    f = 0
+    for i in range(n):
+        if st[i] == FREE:
+            F[f] = i
+            f += 1
+    for a in range(nfree):
+        sw[a] = w[F[a]]
+        for b in range(nfree):
+            sH[a, b] = H[F[a], F[b]]
+    v = 0.0
+    for t in range(nfree):
+        hjj = sH[t, t]
+        if hjj <= 0.0:
+            hjj = 1e-300
+        a = sw[t] / hjj
+        v += sw[t] * a
+        for i in range(t + 1, nfree):
+            sw[i] -= a * sH[i, t]
+        for i in range(t + 1, nfree):
+            fi = sH[i, t] / hjj
+            for l in range(t + 1, nfree):
+                sH[i, l] -= fi * sH[l, t]
+    return v
+
+
+@njit(cache=True)
 def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
-    """The best support that keeps the kept set ``K`` (``st == KEPT``) and exactly ``m`` (1 or 2) free
-    weights: ``(error, i, j)`` (``j = -1`` for ``m = 1``), or ``(inf, -1, -1)`` when ``G_KK`` or a
-    bordered block is numerically singular.
+    """The best support that keeps the kept set ``K`` (``st == KEPT``) and exactly ``m`` (1, 2 or 3) free
+    weights: ``(error, i, j, l)`` (the chosen weights, ``-1`` past ``m``), or ``(inf, -1, -1, -1)`` when
+    ``G_KK`` or a bordered block is numerically singular.
 
     With ``G_KK = L L^T`` (Cholesky), ``y = L^-1 b_K``, ``z_i = L^-1 G_Ki``, ``b = G w0``,
     ``tot = w0^T G w0``: ``err(K) = tot - |y|^2``; adding the set ``A`` lowers it by ``r_A^T S_AA^-1 r_A``
@@ -147,7 +308,7 @@ def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
                 acc -= L[a, e] * L[c, e]
             if a == c:
                 if acc <= 1e-12 * G[K[a], K[a]]:
-                    return np.inf, -1, -1
+                    return np.inf, -1, -1, -1
                 L[a, a] = np.sqrt(acc)
             else:
                 L[a, c] = acc / L[c, c]
@@ -176,7 +337,7 @@ def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
             den -= Z[t, a] * Z[t, a]
             num -= Z[t, a] * y[a]
         if den <= 1e-12 * G[i, i]:
-            return np.inf, -1, -1
+            return np.inf, -1, -1, -1
         s[t] = den
         r[t] = num
     best = -1.0
@@ -188,7 +349,12 @@ def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
             if g > best:
                 best = g
                 bi = F[t]
-        return max(base - best, 0.0), bi, -1
+        return max(base - best, 0.0), bi, -1, -1
+    if m == 3:
+        v3, t3, u3, x3 = _keep_three(F, G, Z, r, s, kk)
+        if t3 < 0:
+            return np.inf, -1, -1, -1
+        return max(base - v3, 0.0), F[t3], F[u3], F[x3]
     for t in range(nf):
         for u in range(t + 1, nf):
             sij = G[F[t], F[u]]
@@ -196,18 +362,64 @@ def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
                 sij -= Z[t, a] * Z[u, a]
             det = s[t] * s[u] - sij * sij
             if det <= 1e-12 * s[t] * s[u]:
-                return np.inf, -1, -1
+                return np.inf, -1, -1, -1
             g = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * sij + r[u] * r[u] * s[t]) / det
             if g > best:
                 best = g
                 bi = F[t]
                 bj = F[u]
-    return max(base - best, 0.0), bi, bj
+    return max(base - best, 0.0), bi, bj, -1
+
+
+@njit(cache=True)
+def _keep_three(F, G, Z, r, s, kk):  # pragma: no cover - compiled
+    """The best triple of free weights for :func:`keep_more`: ``(gain, t, u, v)`` (positions in ``F``),
+    ``gain = r_T^T S_TT^-1 r_T``, or ``t = -1`` when a block is numerically singular. The Schur
+    complement ``S`` of the free set is formed once (O(|F|^2 |K|)); each pair's 2x2 inverse then scores
+    every third weight in O(1) (bordered update), O(|F|^3 / 6) in all."""
+    nf = F.shape[0]
+    S = np.empty((nf, nf))
+    for t in range(nf):
+        S[t, t] = s[t]
+        for u in range(t + 1, nf):
+            acc = G[F[t], F[u]]
+            for a in range(kk):
+                acc -= Z[t, a] * Z[u, a]
+            S[t, u] = acc
+            S[u, t] = acc
+    best = -1.0
+    bt = -1
+    bu = -1
+    bv = -1
+    for t in range(nf):
+        for u in range(t + 1, nf):
+            stu = S[t, u]
+            det = s[t] * s[u] - stu * stu
+            if det <= 1e-12 * s[t] * s[u]:
+                return -1.0, -1, -1, -1
+            g2 = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * stu + r[u] * r[u] * s[t]) / det
+            for v in range(u + 1, nf):
+                ct = S[v, t]
+                cu = S[v, u]
+                p = (s[u] * ct - stu * cu) / det
+                q = (s[t] * cu - stu * ct) / det
+                s3 = s[v] - ct * p - cu * q
+                if s3 <= 1e-12 * s[v]:
+                    return -1.0, -1, -1, -1
+                r3 = r[v] - r[t] * p - r[u] * q
+                g = g2 + r3 * r3 / s3
+                if g > best:
+                    best = g
+                    bt = t
+                    bu = u
+                    bv = v
+    return best, bt, bu, bv
 
 
 @njit(cache=True)
 def _eval_node(
     d,
+    h,
     W,
     HH,
     ST,
@@ -229,8 +441,10 @@ def _eval_node(
     Gk,
     bk,
     totk,
+    spec,
+    leafq,
 ):  # pragma: no cover
-    """Evaluate the node in slot ``d``: close it (leaf / bound cut, possibly improving ``UB``) -> 0,
+    """Evaluate the node in slot ``d`` (its ``w`` and ``H`` in slot ``h`` of ``W``, ``HH``): close it (leaf / bound cut, possibly improving ``UB``) -> 0,
     or choose the branching variable ``BJ[d]`` -> 1. ``T`` (n,), ``tconst``: a Lagrangian bound
     ``tconst - sum_K T - (largest positive T of the free set, as many as are still to keep)`` (see
     ``_prune_dual``); ``tconst = -inf`` leaves it out. ``Gk`` (n, n), ``bk = Gk w0``, ``totk = w0^T Gk w0``:
@@ -251,11 +465,12 @@ def _eval_node(
     argmax = -1
     ns = scal.shape[0]
     vals = np.empty((ns, nfree))
+    djf = np.empty(nfree)
     m = 0
     for j in range(n):
         if ST[d, j] == FREE:
-            wj = W[d, j]
-            dj = wj * wj / max(HH[d, j, j], 1e-300)
+            wj = W[h, j]
+            dj = wj * wj / max(HH[h, j, j], 1e-300)
             if dj < mind:
                 mind = dj
                 argmin = j
@@ -264,6 +479,7 @@ def _eval_node(
                 argmax = j
             for q in range(ns):
                 vals[q, m] = scal[q, j] * wj * wj
+            djf[m] = dj
             m += 1
     if r == 1:
         # one prune left: the best completion is the cheapest single prune (exact)
@@ -278,12 +494,7 @@ def _eval_node(
         return 0
     if nfree == r:
         # every free weight must go: a leaf
-        scratch_w[:] = W[d]
-        scratch_H[:, :] = HH[d]
-        v = ERR[d]
-        for j in range(n):
-            if ST[d, j] == FREE:
-                v += obs_prune(scratch_w, scratch_H, j)
+        v = ERR[d] + prune_all_free(ST[d], W[h], HH[h], nfree, scratch_w, scratch_H)
         if v < UB[0]:
             UB[0] = v
             best_st[:] = ST[d]
@@ -317,12 +528,18 @@ def _eval_node(
             lb3 -= x
         if lb3 > lb:
             lb = lb3
+    if spec > 0 and lb < UB[0] * (1.0 - rtol) and r >= 2 and nfree - r >= spec // 10:
+        # the node's own spectral bound: Frobenius / row-sum, then (spec 2) a certified power iteration
+        need = UB[0] * (1.0 - rtol) - ERR[d]
+        lb4 = ERR[d] + node_spectral_bound(d, h, W, HH, ST, r, djf, spec % 10 > 1, need)
+        if lb4 > lb:
+            lb = lb4
     BND[d] = lb
     if lb >= UB[0] * (1.0 - rtol):
         return 0
-    if Gk.shape[0] > 0 and nfree - r <= 2:
-        # one or two weights left to keep: the best ones, exactly (a leaf instead of a subtree)
-        v, i, i2 = keep_more(ST[d], Gk, bk, totk, nfree - r)
+    if Gk.shape[0] > 0 and nfree - r <= leafq:
+        # at most leafq weights left to keep: the best ones, exactly (a leaf instead of a subtree)
+        v, i, i2, i3 = keep_more(ST[d], Gk, bk, totk, nfree - r)
         if i >= 0:
             if v < UB[0]:
                 UB[0] = v
@@ -333,6 +550,8 @@ def _eval_node(
                 best_st[i] = KEPT
                 if i2 >= 0:
                     best_st[i2] = KEPT
+                if i3 >= 0:
+                    best_st[i3] = KEPT
             return 0
     BJ[d] = argmax
     return 1
@@ -349,6 +568,7 @@ def bnb_run(
     BND,
     BJ,
     PH,
+    HP,
     ctl,
     n_prune,
     scal,
@@ -362,6 +582,8 @@ def bnb_run(
     Gk,
     bk,
     totk,
+    spec,
+    leafq,
 ):  # pragma: no cover
     """Depth-first branch-and-bound for best-subset selection, resumable.
 
@@ -375,12 +597,14 @@ def bnb_run(
     n = W.shape[1]
     scratch_w = np.empty(n)
     scratch_H = np.empty((n, n))
+    act = np.empty(n, dtype=np.int64)
     evals = 0
     if ctl[1] == 0:
         ctl[1] = 1
         ctl[3] += 1
         if (
             _eval_node(
+                0,
                 0,
                 W,
                 HH,
@@ -403,12 +627,15 @@ def bnb_run(
                 Gk,
                 bk,
                 totk,
+                spec,
+                leafq,
             )
             == 0
         ):
             ctl[2] = 1
             return
         PH[0] = 0
+        HP[0] = 0
         ctl[0] = 0
     d = ctl[0]
     while evals < max_nodes:
@@ -420,33 +647,39 @@ def bnb_run(
             d -= 1
             continue
         j = BJ[d]
+        h = HP[d]
         if PH[d] == 1:
             # the prune child's own bound is at least ERR + w_j^2 / H_jj: skip it without the update
-            dj = W[d, j] * W[d, j] / max(HH[d, j, j], 1e-300)
+            dj = W[h, j] * W[h, j] / max(HH[h, j, j], 1e-300)
             if ERR[d] + dj >= UB[0] * (1.0 - rtol):
                 PH[d] = 2
                 d -= 1
                 continue
         c = d + 1
-        W[c] = W[d]
-        HH[c] = HH[d]
         ST[c] = ST[d]
         ERR[c] = ERR[d]
         NP[c] = NP[d]
         NK[c] = NK[d]
         if PH[d] == 0:
+            # keeping changes neither w nor H: the child reads its parent's slot
             ST[c, j] = KEPT
             NK[c] += 1
+            HP[c] = h
         else:
             ST[c, j] = PRUNED
             NP[c] += 1
-            ERR[c] += obs_prune(W[c], HH[c], j)
+            HP[c] = c
+            ERR[c] += prune_into(W[h], HH[h], W[c], HH[c], j, ST[c], act)
         PH[d] += 1
         evals += 1
         ctl[3] += 1
+        if ctl.shape[0] > 4:  # diagnostics: evaluations by the number of weights left to keep
+            qq = min(n - n_prune - NK[c], 19)
+            ctl[4 + max(qq, 0)] += 1
         if (
             _eval_node(
                 c,
+                HP[c],
                 W,
                 HH,
                 ST,
@@ -468,11 +701,15 @@ def bnb_run(
                 Gk,
                 bk,
                 totk,
+                spec,
+                leafq,
             )
             == 1
         ):
             PH[c] = 0
             d = c
+            if ctl.shape[0] > 4:
+                ctl[24 + max(min(n - n_prune - NK[c], 19), 0)] += 1
     ctl[0] = d
 
 
