@@ -116,9 +116,7 @@ def prune_exact(
     Gr = G + ridge * np.eye(n) if ridge else G
     scal, lams = _eigen_scalings(Gr, Hinv, eigen)
     # exact leaves at one or two weights left to keep (the reference branches on them instead)
-    Gk = Gr if keep_leaves else np.zeros((0, 0))
-    bk = Gr @ w0
-    totk = float(w0 @ bk)
+    leafq = int(leaf_keep) if keep_leaves else 0
     # search state, one slot per depth
     W = np.zeros((n + 2, n))
     HH = np.zeros((n + 2, n, n))
@@ -132,6 +130,18 @@ def prune_exact(
     HP = np.zeros(n + 2, dtype=np.int64)  # the slot of W and HH that holds each depth's w and H
     W[0] = w0
     HH[0] = Hinv
+    # keep-side state of the exact leaves (slot per depth): Schur complement of the free set, residual
+    # correlations, err(kept set), which slot holds a depth's state, and whether it is sound
+    SS = np.zeros((n + 2, n, n)) if leafq else np.zeros((1, 1, 1))
+    SG = np.zeros((n + 2, n)) if leafq else np.zeros((1, 1))
+    EK = np.zeros(n + 2)
+    SP = np.zeros(n + 2, dtype=np.int64)
+    SV = np.zeros(n + 2, dtype=np.int8)
+    if leafq:
+        SS[0] = Gr
+        SG[0] = Gr @ w0
+        EK[0] = float(w0 @ SG[0])
+        SV[0] = 1
     ctl = np.zeros(44 if _STATS else 4, dtype=np.int64)
     UB = np.array([best_v * (1.0 + 1e-12) + 1e-300])
     best_st = np.zeros(n, dtype=np.int8)
@@ -148,7 +158,7 @@ def prune_exact(
     while True:
         before = UB[0]
         bnb_run(
-            W, HH, ST, ERR, NP, NK, BND, BJ, PH, HP, ctl, n_prune, scal, lams, UB, best_st, batch_nodes, rtol, T, tconst, Gk, bk, totk, spectral, leaf_keep
+            W, HH, ST, ERR, NP, NK, BND, BJ, PH, HP, ctl, n_prune, scal, lams, UB, best_st, batch_nodes, rtol, T, tconst, SS, SG, EK, SP, SV, spectral, leafq
         )  # fmt: skip
         found = found or UB[0] < before
         if ctl[2]:

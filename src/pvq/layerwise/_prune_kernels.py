@@ -270,6 +270,130 @@ def prune_all_free(st, w, H, nfree, sw, sH):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def keep_into(Ss, gs, Sd, gd, j, st, act, ref):  # pragma: no cover - compiled
+    """Move ``j`` from the free set to the kept set: one sweep of the Schur complement ``Ss`` (n, n) of the
+    free set given the kept set and of the residual correlations ``gs`` (n,), written into ``(Sd, gd)``
+    on the new free set (``st == FREE``; ``st[j]`` already ``KEPT``; other entries stale, never read):
+    ``S' = S - S[:, j] S[j, :] / S_jj``, ``g' = g - S[:, j] g_j / S_jj``. Returns the fall of ``err(K)``,
+    ``g_j^2 / S_jj``, or -1 when the pivot is numerically zero (``S_jj <= 1e-12 ref``, ``ref = G_jj``)."""
+    n = gs.shape[0]
+    m = 0
+    for i in range(n):
+        if st[i] == FREE:
+            act[m] = i
+            m += 1
+    sjj = Ss[j, j]
+    if not sjj > 1e-12 * ref:
+        return -1.0
+    a = gs[j] / sjj
+    for t in range(m):
+        i = act[t]
+        gd[i] = gs[i] - a * Ss[i, j]
+        f = Ss[i, j] / sjj
+        for u in range(m):
+            l = act[u]
+            Sd[i, l] = Ss[i, l] - f * Ss[l, j]
+    return gs[j] * a
+
+
+@njit(cache=True)
+def keep_leaf(st, S, g, base, m, need):  # pragma: no cover - compiled
+    """The best support that keeps the kept set ``K`` and exactly ``m`` (1, 2 or 3) free weights, from the
+    keep-side state: ``S`` the Schur complement of the free set ``F`` given ``K``, ``g`` the residual
+    correlations, ``base = err(K)``. Adding ``T`` lowers the error by ``g_T^T S_TT^-1 g_T``; only sets
+    that lower it by more than ``need`` (the caller's incumbent: ``base - UB``) are of interest.
+
+    Returns ``(error, i, j, l)`` (the weights to keep, ``-1`` past ``m``) for the best such set;
+    ``(inf, -2, -1, -1)`` when no set lowers the error by more than ``need`` (the node is closed);
+    ``(inf, -1, -1, -1)`` when a block is numerically singular (a pivot ``<= 1e-12`` of its diagonal; the
+    caller branches instead). O(|F|^m): pairs O(1) each; triples a 2x2 inverse per pair, then O(1) and
+    no division per third weight (the test ``gain > best`` is cross-multiplied).
+    """
+    n = st.shape[0]
+    nf = 0
+    for i in range(n):
+        if st[i] == FREE:
+            nf += 1
+    F = np.empty(nf, dtype=np.int64)
+    f = 0
+    for i in range(n):
+        if st[i] == FREE:
+            F[f] = i
+            f += 1
+    s = np.empty(nf)
+    r = np.empty(nf)
+    for t in range(nf):
+        s[t] = S[F[t], F[t]]
+        r[t] = g[F[t]]
+        if not s[t] > 0.0:
+            return np.inf, -1, -1, -1
+    best = need
+    bt = -1
+    bu = -1
+    bv = -1
+    if m == 1:
+        for t in range(nf):
+            gg = r[t] * r[t] / s[t]
+            if gg > best:
+                best = gg
+                bt = t
+        if bt < 0:
+            return np.inf, -2, -1, -1
+        return max(base - best, 0.0), F[bt], -1, -1
+    if m == 2:
+        for t in range(nf):
+            ft = F[t]
+            for u in range(t + 1, nf):
+                stu = S[ft, F[u]]
+                det = s[t] * s[u] - stu * stu
+                if det <= 1e-12 * s[t] * s[u]:
+                    return np.inf, -1, -1, -1
+                g2 = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * stu + r[u] * r[u] * s[t]) / det
+                if g2 > best:
+                    best = g2
+                    bt = t
+                    bu = u
+        if bt < 0:
+            return np.inf, -2, -1, -1
+        return max(base - best, 0.0), F[bt], F[bu], -1
+    Sc = np.empty((nf, nf))  # compact copy of S_FF: contiguous rows in the loops below
+    for t in range(nf):
+        for u in range(nf):
+            Sc[t, u] = S[F[t], F[u]]
+    for t in range(nf):
+        for u in range(t + 1, nf):
+            stu = Sc[t, u]
+            det = s[t] * s[u] - stu * stu
+            if det <= 1e-12 * s[t] * s[u]:
+                return np.inf, -1, -1, -1
+            idet = 1.0 / det
+            g2 = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * stu + r[u] * r[u] * s[t]) * idet
+            # third weight v: bordered update of the pair's 2x2 inverse
+            a1 = s[u] * idet
+            a2 = -stu * idet
+            a3 = s[t] * idet
+            rt = r[t]
+            ru = r[u]
+            for v in range(u + 1, nf):
+                ct = Sc[t, v]
+                cu = Sc[u, v]
+                p = a1 * ct + a2 * cu
+                q = a2 * ct + a3 * cu
+                s3 = s[v] - ct * p - cu * q
+                if s3 <= 1e-12 * s[v]:
+                    return np.inf, -1, -1, -1
+                r3 = r[v] - rt * p - ru * q
+                if r3 * r3 > (best - g2) * s3:
+                    best = g2 + r3 * r3 / s3
+                    bt = t
+                    bu = u
+                    bv = v
+    if bt < 0:
+        return np.inf, -2, -1, -1
+    return max(base - best, 0.0), F[bt], F[bu], F[bv]
+
+
+@njit(cache=True)
 def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
     """The best support that keeps the kept set ``K`` (``st == KEPT``) and exactly ``m`` (1, 2 or 3) free
     weights: ``(error, i, j, l)`` (the chosen weights, ``-1`` past ``m``), or ``(inf, -1, -1, -1)`` when
@@ -438,17 +562,21 @@ def _eval_node(
     rtol,
     T,
     tconst,
-    Gk,
-    bk,
-    totk,
+    SS,
+    SG,
+    EK,
+    SP,
+    SV,
     spec,
     leafq,
 ):  # pragma: no cover
     """Evaluate the node in slot ``d`` (its ``w`` and ``H`` in slot ``h`` of ``W``, ``HH``): close it (leaf / bound cut, possibly improving ``UB``) -> 0,
     or choose the branching variable ``BJ[d]`` -> 1. ``T`` (n,), ``tconst``: a Lagrangian bound
     ``tconst - sum_K T - (largest positive T of the free set, as many as are still to keep)`` (see
-    ``_prune_dual``); ``tconst = -inf`` leaves it out. ``Gk`` (n, n), ``bk = Gk w0``, ``totk = w0^T Gk w0``:
-    a node with one or two weights left to keep is closed by :func:`keep_more` (``Gk`` of shape (0, 0): it is
+    ``_prune_dual``); ``tconst = -inf`` leaves it out. ``SS``, ``SG``, ``EK``, ``SP``, ``SV``: the keep-side
+    state (slot ``SP[d]`` of ``SS``, ``SG``: the Schur complement of the free set given the kept set and its
+    residual correlations; ``EK[d] = err(K)``; ``SV[d]``: that state is numerically sound): a node with at
+    most ``leafq`` weights left to keep is closed by :func:`keep_leaf` (``leafq = 0``: it is
     branched on)."""
     n = W.shape[1]
     r = n_prune - NP[d]
@@ -537,9 +665,12 @@ def _eval_node(
     BND[d] = lb
     if lb >= UB[0] * (1.0 - rtol):
         return 0
-    if Gk.shape[0] > 0 and nfree - r <= leafq:
+    if nfree - r <= leafq and SV[d] != 0:
         # at most leafq weights left to keep: the best ones, exactly (a leaf instead of a subtree)
-        v, i, i2, i3 = keep_more(ST[d], Gk, bk, totk, nfree - r)
+        sp = SP[d]
+        v, i, i2, i3 = keep_leaf(ST[d], SS[sp], SG[sp], EK[d], nfree - r, EK[d] - UB[0])
+        if i == -2:
+            return 0
         if i >= 0:
             if v < UB[0]:
                 UB[0] = v
@@ -579,9 +710,11 @@ def bnb_run(
     rtol,
     T,
     tconst,
-    Gk,
-    bk,
-    totk,
+    SS,
+    SG,
+    EK,
+    SP,
+    SV,
     spec,
     leafq,
 ):  # pragma: no cover
@@ -592,7 +725,10 @@ def bnb_run(
     Branching: the free weight with the largest pruning cost; child 1 keeps it, child 2 prunes it.
     ``scal`` (m, n) diagonal scalings ``e`` and ``lams`` (m,) ``lambda_min(e^-1/2 G e^-1/2)`` of the
     eigenvalue bounds (the best of the m is used). ``T``, ``tconst``: the optional Lagrangian node bound
-    of :func:`_eval_node`; ``Gk``, ``bk``, ``totk``: its exact leaves with one or two weights left to keep.
+    of :func:`_eval_node`; ``SS``, ``SG``, ``EK``, ``SP``, ``SV`` (slot 0 and ``EK[0]``, ``SV[0]`` set by the
+    caller: ``G``, ``G w0``, ``w0^T G w0``, 1): the keep-side state of its exact leaves with at most
+    ``leafq`` weights left to keep. A keep child updates it (one sweep, O(|F|^2)) and shares its parent's
+    ``w``, ``H``; a prune child updates ``w``, ``H`` (OBS, O(|R|^2)) and shares its parent's keep-side state.
     """
     n = W.shape[1]
     scratch_w = np.empty(n)
@@ -624,9 +760,11 @@ def bnb_run(
                 rtol,
                 T,
                 tconst,
-                Gk,
-                bk,
-                totk,
+                SS,
+                SG,
+                EK,
+                SP,
+                SV,
                 spec,
                 leafq,
             )
@@ -665,10 +803,21 @@ def bnb_run(
             ST[c, j] = KEPT
             NK[c] += 1
             HP[c] = h
+            SP[c] = c
+            EK[c] = EK[d]
+            SV[c] = 0
+            if leafq > 0 and SV[d] != 0:
+                gain = keep_into(SS[SP[d]], SG[SP[d]], SS[c], SG[c], j, ST[c], act, SS[0, j, j])
+                if gain >= 0.0:
+                    EK[c] -= gain
+                    SV[c] = 1
         else:
             ST[c, j] = PRUNED
             NP[c] += 1
             HP[c] = c
+            SP[c] = SP[d]
+            EK[c] = EK[d]
+            SV[c] = SV[d]
             ERR[c] += prune_into(W[h], HH[h], W[c], HH[c], j, ST[c], act)
         PH[d] += 1
         evals += 1
@@ -698,9 +847,11 @@ def bnb_run(
                 rtol,
                 T,
                 tconst,
-                Gk,
-                bk,
-                totk,
+                SS,
+                SG,
+                EK,
+                SP,
+                SV,
                 spec,
                 leafq,
             )
