@@ -24,13 +24,15 @@ closed no node the default bounds did not, and its root ascent only cost time.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
 from pvq.layerwise._linalg import check_row, refit, safe_inverse
 from pvq.layerwise._prune_dual import dual_node_bound, prune_dual
-from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, bnb_run, open_bound
+from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, open_bound
+from pvq.layerwise._prune_search import UNSET, SearchParams, SearchState, load_node, run_batch, search_threads
 from pvq.layerwise._prune_swap import prune_swap
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
@@ -60,6 +62,7 @@ def prune_exact(
     keep_leaves: bool = True,
     spectral: int = 0,
     leaf_keep: int = 3,
+    threads: int = 1,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
 
@@ -84,6 +87,14 @@ def prune_exact(
         raise ValueError(f"eigen must be one of {EIGEN}, got {eigen!r}")
     if stop_bound not in STOP_BOUNDS:
         raise ValueError(f"stop_bound must be one of {STOP_BOUNDS}, got {stop_bound!r}")
+    if int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if bound == "lagrange" and threads > 1:
+        raise ValueError("bound='lagrange' (armed inside the search) needs threads=1")
+    if leaf_keep not in (0, 1, 2, 3):
+        raise ValueError(f"leaf_keep must be 0-3, got {leaf_keep}")
+    if spectral not in (0, 1, 2):
+        raise ValueError(f"spectral must be 0, 1 or 2, got {spectral}")
     G, w0 = check_row(G, w0)
     G = np.ascontiguousarray(G)
     w0 = np.ascontiguousarray(w0)
@@ -115,64 +126,49 @@ def prune_exact(
     notes += (f"ridge {ridge:.3g} added to G (singular)",) if ridge else ()
     Gr = G + ridge * np.eye(n) if ridge else G
     scal, lams = _eigen_scalings(Gr, Hinv, eigen)
-    # exact leaves at one or two weights left to keep (the reference branches on them instead)
+    # exact leaves with at most leaf_keep weights left to keep (the reference branches on them instead)
     leafq = int(leaf_keep) if keep_leaves else 0
-    # search state, one slot per depth
-    W = np.zeros((n + 2, n))
-    HH = np.zeros((n + 2, n, n))
-    ST = np.zeros((n + 2, n), dtype=np.int8)
-    ERR = np.zeros(n + 2)
-    NP = np.zeros(n + 2, dtype=np.int64)
-    NK = np.zeros(n + 2, dtype=np.int64)
-    BND = np.zeros(n + 2)
-    BJ = np.zeros(n + 2, dtype=np.int64)
-    PH = np.zeros(n + 2, dtype=np.int64)
-    HP = np.zeros(n + 2, dtype=np.int64)  # the slot of W and HH that holds each depth's w and H
-    W[0] = w0
-    HH[0] = Hinv
-    # keep-side state of the exact leaves (slot per depth): Schur complement of the free set, residual
-    # correlations, err(kept set), which slot holds a depth's state, and whether it is sound
-    SS = np.zeros((n + 2, n, n)) if leafq else np.zeros((1, 1, 1))
-    SG = np.zeros((n + 2, n)) if leafq else np.zeros((1, 1))
-    EK = np.zeros(n + 2)
-    SP = np.zeros(n + 2, dtype=np.int64)
-    SV = np.zeros(n + 2, dtype=np.int8)
-    if leafq:
-        SS[0] = Gr
-        SG[0] = Gr @ w0
-        EK[0] = float(w0 @ SG[0])
-        SV[0] = 1
-    ctl = np.zeros(44 if _STATS else 4, dtype=np.int64)
-    UB = np.array([best_v * (1.0 + 1e-12) + 1e-300])
-    best_st = np.zeros(n, dtype=np.int8)
-    found = False
-    status = "optimal"
     T, tconst = np.zeros(n), -np.inf
+    params = SearchParams(Gr, w0, Hinv, n_prune, scal, lams, rtol, T, tconst, int(spectral), leafq)
+    UB = np.array([best_v * (1.0 + 1e-12) + 1e-300])
+    found: list[np.ndarray] = []
+    status = "optimal"
     dual = None
-    armed = bound != "lagrange"
     # with the Lagrangian gap, its ascent takes the last tenth of the time limit
     stop_secs = (
         min(dual_seconds, 0.1 * time_limit) if time_limit is not None and stop_bound == "lagrange" else 0.0
     )
     search_limit = None if time_limit is None else time_limit - stop_secs
-    while True:
-        before = UB[0]
-        bnb_run(
-            W, HH, ST, ERR, NP, NK, BND, BJ, PH, HP, ctl, n_prune, scal, lams, UB, best_st, batch_nodes, rtol, T, tconst, SS, SG, EK, SP, SV, spectral, leafq
-        )  # fmt: skip
-        found = found or UB[0] < before
-        if ctl[2]:
-            break
-        now = time.perf_counter() - t0
-        if search_limit is not None and now > search_limit:
-            status = "time_limit"
-            break
-        if not armed and now >= arm_after:
-            armed = True
-            left = dual_seconds if search_limit is None else 0.2 * (search_limit - now)
-            dual = prune_dual(G, w0, k, float(UB[0]), seconds=min(dual_seconds, left))
-            if dual is not None:
-                T, tconst = np.ascontiguousarray(dual.t), float(dual.const)
+    open_states: list[SearchState] = []
+    untaken: list[tuple[np.ndarray, float]] = []
+    if threads > 1:
+        deadline = None if search_limit is None else t0 + search_limit
+        ts = search_threads(params, UB, threads, deadline, batch_nodes)
+        status, found, nodes, open_states, untaken = ts.status, ts.found, ts.nodes, ts.stopped, ts.untaken
+    else:
+        st = SearchState(n, leafq, stats=_STATS)
+        load_node(st, np.zeros(n, dtype=np.int8), params, root=True)
+        armed = bound != "lagrange"
+        while True:
+            run_batch(st, params, UB, batch_nodes)
+            if st.ctl[2]:
+                break
+            now = time.perf_counter() - t0
+            if search_limit is not None and now > search_limit:
+                status = "time_limit"
+                open_states = [st]
+                break
+            if not armed and now >= arm_after:
+                armed = True
+                left = dual_seconds if search_limit is None else 0.2 * (search_limit - now)
+                dual = prune_dual(G, w0, k, float(UB[0]), seconds=min(dual_seconds, left))
+                if dual is not None:
+                    T, tconst = np.ascontiguousarray(dual.t), float(dual.const)
+                    params = dataclasses.replace(params, T=T, tconst=tconst)
+        nodes = int(st.ctl[3])
+        if st.best_st[0] != UNSET:
+            found = [st.best_st]
+        LAST_CTL[0] = st.ctl
     if status == "time_limit" and stop_bound == "lagrange" and dual is None:
         # half the time kept for it; the other half: bounding the open nodes
         dual = prune_dual(G, w0, k, float(UB[0]), seconds=stop_secs / 2)
@@ -180,22 +176,19 @@ def prune_exact(
         dual = None
     if dual is not None:
         notes += (f"Lagrangian root bound {dual.root:.6g} ({dual.iters} dual steps)",)
-    if found:
-        keep = best_st == KEPT
-        keep |= (best_st != PRUNED) & (best_st != KEPT)  # unreached free entries count as kept
+    for labels in found:
+        keep = labels == KEPT
+        keep |= (labels != PRUNED) & (labels != KEPT)  # unreached free entries count as kept
         cand = refit(G, w0, keep) if keep.sum() <= k else None
         if cand is not None and row_error(G, w0, cand) < best_v:
             best_w, best_v = cand, row_error(G, w0, cand)
     if status == "time_limit":
-        lb = _open_lower_bound(BND, PH, ST, NK, ctl, float(UB[0]), n - n_prune, dual)
+        lb = _open_lower_bound(open_states, untaken, float(UB[0]), n - n_prune, dual)
     else:
         lb = best_v
     lb = min(lb, best_v)
     gap = 0.0 if status == "optimal" else relative_gap(best_v, lb)
-    LAST_CTL[0] = ctl
-    return SolveResult(
-        best_v, lb, gap, time.perf_counter() - t0, status, best_w, nodes=int(ctl[3]), notes=notes
-    )
+    return SolveResult(best_v, lb, gap, time.perf_counter() - t0, status, best_w, nodes=nodes, notes=notes)
 
 
 def _eigen_scalings(G: np.ndarray, Hinv: np.ndarray, eigen: str) -> tuple[np.ndarray, np.ndarray]:
@@ -215,15 +208,25 @@ def _eigen_scalings(G: np.ndarray, Hinv: np.ndarray, eigen: str) -> tuple[np.nda
     return scal, lams
 
 
-def _open_lower_bound(BND, PH, ST, NK, ctl, UB: float, k: int, dual) -> float:
+def _open_lower_bound(states, untaken, UB: float, k: int, dual) -> float:
     """Global lower bound of a stopped search: the least bound over the open nodes (those with an
-    unexplored child), each raised by the Lagrangian node bound when there is one, and never below the
+    unexplored child) of the interrupted searches ``states`` and over the ``(labels, bound)`` subtrees no
+    search started, each raised by the Lagrangian node bound when there is one, and never below the
     Lagrangian root bound."""
-    if dual is None:
-        return open_bound(BND, PH, ctl, UB)
     lb = UB
-    for i in range(int(ctl[0]) + 1):
-        if PH[i] < 2:
-            node = dual_node_bound(dual, ST[i] == KEPT, ST[i] == FREE, k - int(NK[i]))
-            lb = min(lb, max(float(BND[i]), node))
-    return max(lb, dual.root) if lb < UB else lb
+    for s in states:
+        if dual is None:
+            lb = min(lb, open_bound(s.BND, s.PH, s.ctl, UB))
+            continue
+        for i in range(int(s.ctl[0]) + 1):
+            if s.PH[i] < 2:
+                node = dual_node_bound(dual, s.ST[i] == KEPT, s.ST[i] == FREE, k - int(s.NK[i]))
+                lb = min(lb, max(float(s.BND[i]), node))
+    for labels, bnd in untaken:
+        node = -np.inf
+        if dual is not None:
+            node = dual_node_bound(
+                dual, labels == KEPT, labels == FREE, k - int(np.count_nonzero(labels == KEPT))
+            )
+        lb = min(lb, max(bnd, node))
+    return max(lb, dual.root) if dual is not None and lb < UB else lb

@@ -13,7 +13,7 @@ from numba import njit
 
 from pvq.layerwise._obs_kernels import drop_coordinate
 
-__all__ = ["obs_prune", "obs_greedy", "swap_scan", "bnb_run", "keep_more"]
+__all__ = ["obs_prune", "obs_greedy", "swap_scan", "bnb_run", "keep_leaf", "keep_into", "lambda_max_upper"]
 
 FREE, PRUNED, KEPT = 0, 1, 2
 
@@ -394,153 +394,6 @@ def keep_leaf(st, S, g, base, m, need):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def keep_more(st, G, b, tot, m):  # pragma: no cover - compiled
-    """The best support that keeps the kept set ``K`` (``st == KEPT``) and exactly ``m`` (1, 2 or 3) free
-    weights: ``(error, i, j, l)`` (the chosen weights, ``-1`` past ``m``), or ``(inf, -1, -1, -1)`` when
-    ``G_KK`` or a bordered block is numerically singular.
-
-    With ``G_KK = L L^T`` (Cholesky), ``y = L^-1 b_K``, ``z_i = L^-1 G_Ki``, ``b = G w0``,
-    ``tot = w0^T G w0``: ``err(K) = tot - |y|^2``; adding the set ``A`` lowers it by ``r_A^T S_AA^-1 r_A``
-    with ``r_i = b_i - z_i.y`` and the Schur complement ``S_ij = G_ij - z_i.z_j``. Cost O(|K|^3 + |F| |K|^2)
-    (+ |F|^2 |K| for pairs), where branching would evaluate chains of nodes of O(n^2) each. The Cholesky is
-    written out (not ``np.linalg.cholesky``) so that a failing pivot returns instead of raising.
-    """
-    n = st.shape[0]
-    kk = 0
-    nf = 0
-    for j in range(n):
-        if st[j] == KEPT:
-            kk += 1
-        elif st[j] == FREE:
-            nf += 1
-    K = np.empty(kk, dtype=np.int64)
-    F = np.empty(nf, dtype=np.int64)
-    q = 0
-    f = 0
-    for j in range(n):
-        if st[j] == KEPT:
-            K[q] = j
-            q += 1
-        elif st[j] == FREE:
-            F[f] = j
-            f += 1
-    L = np.zeros((kk, kk))
-    for a in range(kk):
-        for c in range(a + 1):
-            acc = G[K[a], K[c]]
-            for e in range(c):
-                acc -= L[a, e] * L[c, e]
-            if a == c:
-                if acc <= 1e-12 * G[K[a], K[a]]:
-                    return np.inf, -1, -1, -1
-                L[a, a] = np.sqrt(acc)
-            else:
-                L[a, c] = acc / L[c, c]
-    y = np.empty(kk)
-    for a in range(kk):
-        acc = b[K[a]]
-        for e in range(a):
-            acc -= L[a, e] * y[e]
-        y[a] = acc / L[a, a]
-    base = tot  # err(K) = tot - |y|^2
-    for a in range(kk):
-        base -= y[a] * y[a]
-    Z = np.empty((nf, kk))
-    r = np.empty(nf)
-    s = np.empty(nf)
-    for t in range(nf):
-        i = F[t]
-        for a in range(kk):
-            acc = G[K[a], i]
-            for e in range(a):
-                acc -= L[a, e] * Z[t, e]
-            Z[t, a] = acc / L[a, a]
-        den = G[i, i]
-        num = b[i]
-        for a in range(kk):
-            den -= Z[t, a] * Z[t, a]
-            num -= Z[t, a] * y[a]
-        if den <= 1e-12 * G[i, i]:
-            return np.inf, -1, -1, -1
-        s[t] = den
-        r[t] = num
-    best = -1.0
-    bi = -1
-    bj = -1
-    if m == 1:
-        for t in range(nf):
-            g = r[t] * r[t] / s[t]
-            if g > best:
-                best = g
-                bi = F[t]
-        return max(base - best, 0.0), bi, -1, -1
-    if m == 3:
-        v3, t3, u3, x3 = _keep_three(F, G, Z, r, s, kk)
-        if t3 < 0:
-            return np.inf, -1, -1, -1
-        return max(base - v3, 0.0), F[t3], F[u3], F[x3]
-    for t in range(nf):
-        for u in range(t + 1, nf):
-            sij = G[F[t], F[u]]
-            for a in range(kk):
-                sij -= Z[t, a] * Z[u, a]
-            det = s[t] * s[u] - sij * sij
-            if det <= 1e-12 * s[t] * s[u]:
-                return np.inf, -1, -1, -1
-            g = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * sij + r[u] * r[u] * s[t]) / det
-            if g > best:
-                best = g
-                bi = F[t]
-                bj = F[u]
-    return max(base - best, 0.0), bi, bj, -1
-
-
-@njit(cache=True)
-def _keep_three(F, G, Z, r, s, kk):  # pragma: no cover - compiled
-    """The best triple of free weights for :func:`keep_more`: ``(gain, t, u, v)`` (positions in ``F``),
-    ``gain = r_T^T S_TT^-1 r_T``, or ``t = -1`` when a block is numerically singular. The Schur
-    complement ``S`` of the free set is formed once (O(|F|^2 |K|)); each pair's 2x2 inverse then scores
-    every third weight in O(1) (bordered update), O(|F|^3 / 6) in all."""
-    nf = F.shape[0]
-    S = np.empty((nf, nf))
-    for t in range(nf):
-        S[t, t] = s[t]
-        for u in range(t + 1, nf):
-            acc = G[F[t], F[u]]
-            for a in range(kk):
-                acc -= Z[t, a] * Z[u, a]
-            S[t, u] = acc
-            S[u, t] = acc
-    best = -1.0
-    bt = -1
-    bu = -1
-    bv = -1
-    for t in range(nf):
-        for u in range(t + 1, nf):
-            stu = S[t, u]
-            det = s[t] * s[u] - stu * stu
-            if det <= 1e-12 * s[t] * s[u]:
-                return -1.0, -1, -1, -1
-            g2 = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * stu + r[u] * r[u] * s[t]) / det
-            for v in range(u + 1, nf):
-                ct = S[v, t]
-                cu = S[v, u]
-                p = (s[u] * ct - stu * cu) / det
-                q = (s[t] * cu - stu * ct) / det
-                s3 = s[v] - ct * p - cu * q
-                if s3 <= 1e-12 * s[v]:
-                    return -1.0, -1, -1, -1
-                r3 = r[v] - r[t] * p - r[u] * q
-                g = g2 + r3 * r3 / s3
-                if g > best:
-                    best = g
-                    bt = t
-                    bu = u
-                    bv = v
-    return best, bt, bu, bv
-
-
-@njit(cache=True)
 def _eval_node(
     d,
     h,
@@ -688,7 +541,7 @@ def _eval_node(
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bnb_run(
     W,
     HH,
