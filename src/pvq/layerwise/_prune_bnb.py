@@ -4,13 +4,33 @@
 zero (pruned set ``P``) and some to non-zero (kept set ``K``); its bound is the least-squares error
 with only ``P`` removed (monotone in ``P``), raised by the cheapest single further prune and by an
 eigenvalue bound on the ``r`` prunes still to make (two diagonal scalings, the better per node).
-Pruning a weight is an OBS rank-one downdate of ``H = G_RR^-1``, so a node costs O(n^2). A node
-with one or two weights left to keep is a leaf: its best completion is computed exactly from ``G_KK``
-(:func:`pvq.layerwise._prune_kernels.keep_more`). On real rows most nodes are of that kind (MobileNetV2
-``features.8.conv.0.0`` rows cut to 40-56 inputs, 4 bits: keeps left 0-3 made up most of the tree), and
-these leaves cut the nodes 3-8x and the time 3-5x at n = 48. The search starts from the best heuristic
-(magnitude, OBS, 1-swap) and returns a certificate: ``optimal`` (gap 0) or, at the time limit, the best
-support and the gap to the best valid bound.
+Pruning a weight is an OBS rank-one downdate of ``H = G_RR^-1``; keeping one is a sweep of the keep-side
+state, the Schur complement ``S`` of the free set given ``K`` (and the residual correlations). A prune
+child downdates ``H`` and shares its parent's ``S``, a keep child sweeps ``S`` and shares its parent's
+``H``, each touching only the remaining rows and columns (O(|R|^2) / O(|F|^2), no copy of the other).
+A node with at most ``leaf_keep`` (default 2) weights left to keep is a leaf: its best completion is
+computed exactly from ``S`` (:func:`pvq.layerwise._prune_kernels.keep_leaf`, O(|F|^2) for pairs). The
+search starts from the best heuristic (magnitude, OBS, 1-swap) and returns a certificate: ``optimal``
+(gap 0) or, at the time limit, the best support and the gap to the best valid bound. ``threads > 1``
+searches subtrees of the row in parallel with a shared incumbent (:mod:`pvq.layerwise._prune_search`).
+
+Measured (scratch scripts, same process, the solver before as reference; 2-core machine shared with
+other jobs, so times are noisy): the leaves from ``S`` instead of a Cholesky of ``G_KK`` and the shared
+slots keep the tree (equal node counts) and cut the time per node: on 4 whole n = 64 real rows, 4 bits
+(MobileNetV2 ``features.8.conv.0.0``, MiniLM ``attention.output`` chunks of 64), 20 s limit, 0.80 / 3.53
+/ 8.29 s -> 0.66 / 3.04 / 6.56 s (1.16-1.26x) and a row the solver before left open at 20 s proved in
+17.6 s (nodes per second 1.27x); on 4 rows cut to n = 56, 6.53 -> 5.77 s (1.13x, 1,176,971 nodes).
+``threads=2`` took 2.91 s where one thread took 5.03 s on those n = 56 rows (1.7x, the second core
+free); with the second core busy it gained nothing. Tried and left off by default, with their numbers on the n = 56 rows:
+``leaf_keep=3`` (exact leaves at three weights left, O(|F|^3)) cuts the nodes 2.5x (1,176,971 ->
+470,627) but not the time (0.87-1.15x; at n = 64 those nodes have 33-50 free weights);
+``spectral=1/2``, a node-local spectral bound (``lambda_max`` of the node's Jacobi-scaled ``H_FF`` by
+Frobenius norm, or certified by power iteration and a Cholesky factorisation) closes 1 % / 20 % more
+nodes and costs 1.5x / 2.0x the time; the Lagrangian node bound (``bound="lagrange"``) closed no node.
+Branching on the largest keep-side gain instead of the largest pruning cost took 5.7x the nodes.
+Why the tree stays large: on 24 sampled branched nodes with four weights left to keep (two n = 56
+rows) the node bound was 0.37-1.0x the optimum while the nodes' best completions were 1.26-2.15x it,
+and closing every node within 10 % of the incumbent (``rtol=0.1``) only halves the nodes.
 
 At a time limit (``stop_bound="lagrange"``, the default) the gap comes from a Lagrangian bound of the
 perspective relaxation (:mod:`pvq.layerwise._prune_dual`), its dual maximised at the root in the last
@@ -41,8 +61,6 @@ __all__ = ["prune_exact", "BOUNDS", "STOP_BOUNDS", "EIGEN"]
 BOUNDS = ("eigen", "lagrange")
 STOP_BOUNDS = ("lagrange", "open")
 EIGEN = ("both", "diag")
-_STATS = False
-LAST_CTL = [None]
 
 
 def prune_exact(
@@ -61,7 +79,7 @@ def prune_exact(
     eigen: str = "both",
     keep_leaves: bool = True,
     spectral: int = 0,
-    leaf_keep: int = 3,
+    leaf_keep: int = 2,
     threads: int = 1,
 ) -> SolveResult:
     """Best ``k``-sparse ``w`` for ``||X(w - w0)||^2``; ``G = X^T X`` (n, n), ``w0`` (n,).
@@ -76,9 +94,12 @@ def prune_exact(
     its root dual (in the search: also at most a fifth of the time left; at a time limit: its last tenth).
     ``eigen`` (one of :data:`EIGEN`): the diagonal scalings of the node eigenvalue bound, ``"both"``
     (``diag(G)`` and ``1 / diag(G^-1)``, the better of the two per node) or ``"diag"`` (``diag(G)`` only,
-    the solver before; kept as the benchmark's reference). ``keep_leaves``: a node with one or two
-    weights left to keep is solved exactly (:func:`pvq.layerwise._prune_kernels.keep_more`) instead of
-    branched on (``False``: the solver before).
+    the solver before; kept as the benchmark's reference). ``keep_leaves``: a node with at most
+    ``leaf_keep`` (0-3) weights left to keep is solved exactly (:func:`pvq.layerwise._prune_kernels.keep_leaf`)
+    instead of branched on (``False``: the solver before). ``spectral``: the node-local spectral bound (0
+    off, 1 Frobenius / row-sum ``lambda_max``, 2 also certified power iteration). ``threads``: workers
+    searching subtrees of this row with a shared incumbent (needs ``bound="eigen"``); the value is the
+    same as with one thread, the support may differ among supports of equal error.
     """
     t0 = time.perf_counter()
     if bound not in BOUNDS:
@@ -146,7 +167,7 @@ def prune_exact(
         ts = search_threads(params, UB, threads, deadline, batch_nodes)
         status, found, nodes, open_states, untaken = ts.status, ts.found, ts.nodes, ts.stopped, ts.untaken
     else:
-        st = SearchState(n, leafq, stats=_STATS)
+        st = SearchState(n, leafq)
         load_node(st, np.zeros(n, dtype=np.int8), params, root=True)
         armed = bound != "lagrange"
         while True:
@@ -168,7 +189,6 @@ def prune_exact(
         nodes = int(st.ctl[3])
         if st.best_st[0] != UNSET:
             found = [st.best_st]
-        LAST_CTL[0] = st.ctl
     if status == "time_limit" and stop_bound == "lagrange" and dual is None:
         # half the time kept for it; the other half: bounding the open nodes
         dual = prune_dual(G, w0, k, float(UB[0]), seconds=stop_secs / 2)
