@@ -293,3 +293,22 @@ def test_threads_give_the_same_value_as_one(rng):
         assert a.status == b.status == "optimal"
         assert b.value == pytest.approx(a.value, rel=1e-9)
         assert np.count_nonzero(b.solution) <= k
+
+
+def test_a_failing_worker_is_not_a_searched_subtree(rng, monkeypatch):
+    """An exception in a worker thread reaches the caller instead of a result that claims optimality."""
+    import threading
+
+    import pvq.layerwise._prune_search as search
+
+    real = search.load_node
+
+    def failing(s, st, p, root=False):
+        if threading.current_thread() is not threading.main_thread():  # only in the workers
+            raise FloatingPointError("injected")
+        return real(s, st, p, root=root)
+
+    G, w0 = _problem(rng, 40, relu=True)
+    monkeypatch.setattr(search, "load_node", failing)
+    with pytest.raises(FloatingPointError):
+        prune_exact(G, w0, prune_count(40, 4), threads=2, heuristic=False)

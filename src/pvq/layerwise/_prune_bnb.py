@@ -15,12 +15,14 @@ search starts from the best heuristic (magnitude, OBS, 1-swap) and returns a cer
 searches subtrees of the row in parallel with a shared incumbent (:mod:`pvq.layerwise._prune_search`).
 
 Measured (scratch scripts, same process, the solver before as reference; 2-core machine shared with
-other jobs, so times are noisy): the leaves from ``S`` instead of a Cholesky of ``G_KK`` and the shared
-slots keep the tree (equal node counts) and cut the time per node: on 4 whole n = 64 real rows, 4 bits
-(MobileNetV2 ``features.8.conv.0.0``, MiniLM ``attention.output`` chunks of 64), 20 s limit, 0.80 / 3.53
-/ 8.29 s -> 0.66 / 3.04 / 6.56 s (1.16-1.26x) and a row the solver before left open at 20 s proved in
-17.6 s (nodes per second 1.27x); on 4 rows cut to n = 56, 6.53 -> 5.77 s (1.13x, 1,176,971 nodes).
-``threads=2`` took 2.91 s where one thread took 5.03 s on those n = 56 rows (1.7x, the second core
+other jobs, so times are noisy): the leaves from ``S`` instead of a Cholesky of ``G_KK``, evaluated
+before the node's other bounds, and the shared slots keep the tree (equal node counts) and cut the time
+per node: on 4 whole n = 64 real rows, 4 bits (MobileNetV2 ``features.8.conv.0.0``, MiniLM
+``attention.output`` chunks of 64), 20 s limit, 0.75 / 3.92 / 8.20 s -> 0.59 / 2.86 / 5.91 s
+(1.27-1.39x), and a row the solver before left open at 20 s was proved in 16.1 s (nodes per second
+1.48x); on 4 rows cut to n = 56, 6.41 -> 4.92 s (1.30x, 1,176,971 nodes). In benchmark part 4 (4 rows
+per set, 10 s) the median nodes per row were 1.9x (n = 96) and 2.2x (n = 128) those of the recorded
+8-row run (``results/cpu/bench_layerwise_whole_rows.txt``), and still no row of those sets was proved. ``threads=2`` took 2.91 s where one thread took 5.03 s on those n = 56 rows (1.7x, the second core
 free); with the second core busy it gained nothing. Tried and left off by default, with their numbers on the n = 56 rows:
 ``leaf_keep=3`` (exact leaves at three weights left, O(|F|^3)) cuts the nodes 2.5x (1,176,971 ->
 470,627) but not the time (0.87-1.15x; at n = 64 those nodes have 33-50 free weights);

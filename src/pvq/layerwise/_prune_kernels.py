@@ -275,7 +275,8 @@ def keep_into(Ss, gs, Sd, gd, j, st, act, ref):  # pragma: no cover - compiled
     free set given the kept set and of the residual correlations ``gs`` (n,), written into ``(Sd, gd)``
     on the new free set (``st == FREE``; ``st[j]`` already ``KEPT``; other entries stale, never read):
     ``S' = S - S[:, j] S[j, :] / S_jj``, ``g' = g - S[:, j] g_j / S_jj``. Returns the fall of ``err(K)``,
-    ``g_j^2 / S_jj``, or -1 when the pivot is numerically zero (``S_jj <= 1e-12 ref``, ``ref = G_jj``)."""
+    ``g_j^2 / S_jj``, or -1 when the pivot is numerically zero (``S_jj <= 1e-12 ref``, ``ref``: the pivot's
+    value at the search's root)."""
     n = gs.shape[0]
     m = 0
     for i in range(n):
@@ -483,6 +484,29 @@ def _eval_node(
                 if best_st[j] == FREE:
                     best_st[j] = PRUNED
         return 0
+    if nfree - r <= leafq and SV[d] != 0:
+        # at most leafq weights left to keep: the best ones, exactly (a leaf instead of a subtree), before
+        # the bounds below (it closes the node whatever they say, unless a block is singular)
+        if ERR[d] + mind >= UB[0] * (1.0 - rtol):
+            BND[d] = ERR[d] + mind
+            return 0
+        sp = SP[d]
+        v, i, i2, i3 = keep_leaf(ST[d], SS[sp], SG[sp], EK[d], nfree - r, EK[d] - UB[0])
+        if i == -2:
+            return 0
+        if i >= 0:
+            if v < UB[0]:
+                UB[0] = v
+                best_st[:] = ST[d]
+                for j in range(n):
+                    if best_st[j] == FREE:
+                        best_st[j] = PRUNED
+                best_st[i] = KEPT
+                if i2 >= 0:
+                    best_st[i2] = KEPT
+                if i3 >= 0:
+                    best_st[i3] = KEPT
+            return 0
     # lower bound on any completion: monotonicity (one more prune at least) and the eigenvalue bound
     # for each diagonal scaling e = scal[q] (lams[q] = lambda_min(e^-1/2 G e^-1/2)):
     # err(P + Z) - err(P) >= lams[q] * sum_{j in Z} e_j w_j^2, |Z| = r.
@@ -509,34 +533,15 @@ def _eval_node(
             lb3 -= x
         if lb3 > lb:
             lb = lb3
-    if spec > 0 and lb < UB[0] * (1.0 - rtol) and r >= 2 and nfree - r >= spec // 10:
+    if spec > 0 and lb < UB[0] * (1.0 - rtol) and r >= 2:
         # the node's own spectral bound: Frobenius / row-sum, then (spec 2) a certified power iteration
         need = UB[0] * (1.0 - rtol) - ERR[d]
-        lb4 = ERR[d] + node_spectral_bound(d, h, W, HH, ST, r, djf, spec % 10 > 1, need)
+        lb4 = ERR[d] + node_spectral_bound(d, h, W, HH, ST, r, djf, spec > 1, need)
         if lb4 > lb:
             lb = lb4
     BND[d] = lb
     if lb >= UB[0] * (1.0 - rtol):
         return 0
-    if nfree - r <= leafq and SV[d] != 0:
-        # at most leafq weights left to keep: the best ones, exactly (a leaf instead of a subtree)
-        sp = SP[d]
-        v, i, i2, i3 = keep_leaf(ST[d], SS[sp], SG[sp], EK[d], nfree - r, EK[d] - UB[0])
-        if i == -2:
-            return 0
-        if i >= 0:
-            if v < UB[0]:
-                UB[0] = v
-                best_st[:] = ST[d]
-                for j in range(n):
-                    if best_st[j] == FREE:
-                        best_st[j] = PRUNED
-                best_st[i] = KEPT
-                if i2 >= 0:
-                    best_st[i2] = KEPT
-                if i3 >= 0:
-                    best_st[i3] = KEPT
-            return 0
     BJ[d] = argmax
     return 1
 
@@ -573,7 +578,9 @@ def bnb_run(
 ):  # pragma: no cover
     """Depth-first branch-and-bound for best-subset selection, resumable.
 
-    State lives in the arrays (slot ``d`` = depth ``d``); ``ctl = [depth, started, done, nodes]``.
+    State lives in the arrays (slot ``d`` = depth ``d``); ``ctl = [depth, started, done, nodes]`` (a
+    ``ctl`` of length 44 also counts, for diagnostics, the evaluations ``ctl[4 + q]`` and branchings
+    ``ctl[24 + q]`` of nodes with ``q`` weights left to keep, ``q`` capped at 19).
     Runs at most ``max_nodes`` node evaluations, then returns so the caller can check a time limit.
     Branching: the free weight with the largest pruning cost; child 1 keeps it, child 2 prunes it.
     ``scal`` (m, n) diagonal scalings ``e`` and ``lams`` (m,) ``lambda_min(e^-1/2 G e^-1/2)`` of the

@@ -203,12 +203,21 @@ def search_threads(
     n = p.w0.shape[0]
     lock = threading.Lock()
     idle = [0]
+    errors: list[BaseException] = []
     out: dict[str, list] = {"stopped": [], "found": [], "nodes": []}
 
     def late() -> bool:
         return deadline is not None and time.perf_counter() > deadline
 
     def worker() -> None:
+        try:
+            work()
+        except BaseException as exc:  # re-raised by the caller: a lost subtree must not pass as searched
+            with lock:
+                errors.append(exc)
+                idle[0] = -(10**9)  # nobody waits for work sharing any more
+
+    def work() -> None:
         s = SearchState(n, p.leafq)
         count = 0
         waiting = False
@@ -223,14 +232,14 @@ def search_threads(
                     waiting = True
                 done = task is None and idle[0] == threads
             if task is None:
-                if done or late():
+                if done or late() or errors:
                     break
                 time.sleep(2e-4)
                 continue
             load_node(s, task[0], p)
             while True:
                 run_batch(s, p, UB, batch_nodes)
-                if s.ctl[2] or late():
+                if s.ctl[2] or late() or errors:
                     break
                 if idle[0] > 0 and not tasks:
                     with lock:
@@ -253,6 +262,8 @@ def search_threads(
         t.start()
     for t in pool:
         t.join()
+    if errors:
+        raise errors[0]
     untaken = list(reversed(tasks))
     stopped = out["stopped"]
     found += out["found"] + [s.best_st.copy() for s in stopped if s.best_st[0] != UNSET]
