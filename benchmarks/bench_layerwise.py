@@ -285,7 +285,10 @@ def _fraction(k: int, n: int) -> str:
 def part_whole_rows(args: argparse.Namespace) -> None:
     lim = args.whole_limit
     print(f"\n== 4. whole rows of real layers, 4 bits, {lim:.0f} s per row and solver (issue 16) ==")
-    print("new: the exact solvers as they are (gap at a time limit from the Lagrangian bound);")
+    print(
+        "new: the exact solvers as they are (gap at a time limit from the Lagrangian bound), pruning with "
+        f"{args.prune_threads} thread(s) per row;"
+    )
     print(
         "ref: pruning as before (eigen='diag', keep_leaves=False: diag(G) eigenvalue bound only, no exact "
         "leaves), same rows, same run; quantization is unchanged and runs once"
@@ -304,7 +307,7 @@ def part_whole_rows(args: argparse.Namespace) -> None:
                 if method == "prune":
                     k = prune_count(n, 4)
                     heur.append(prune_swap(G, w0, k).value)
-                    res["new"].append(prune_exact(G, w0, k, time_limit=lim))
+                    res["new"].append(prune_exact(G, w0, k, time_limit=lim, threads=args.prune_threads))
                     res["ref"].append(prune_exact(G, w0, k, time_limit=lim, eigen="diag", keep_leaves=False))
                 else:
                     heur.append(quant_gptq(G, w0, scale, 4).value)
@@ -371,6 +374,9 @@ def main() -> None:
     )
     ap.add_argument("--whole-rows", type=int, default=4, help="part 4: rows per set")
     ap.add_argument("--whole-limit", type=float, default=10.0, help="part 4: seconds per row and solver")
+    ap.add_argument(
+        "--prune-threads", type=int, default=1, help="part 4: threads of the new exact pruning on one row"
+    )
     args = ap.parse_args()
     parts = {p.strip() for p in args.parts.split(",")}
     args.scip_cap = 300.0 if args.full else 20.0 if args.quick else 60.0

@@ -14,25 +14,28 @@ search starts from the best heuristic (magnitude, OBS, 1-swap) and returns a cer
 (gap 0) or, at the time limit, the best support and the gap to the best valid bound. ``threads > 1``
 searches subtrees of the row in parallel with a shared incumbent (:mod:`pvq.layerwise._prune_search`).
 
-Measured (scratch scripts, same process, the solver before as reference; 2-core machine shared with
-other jobs, so times are noisy): the leaves from ``S`` instead of a Cholesky of ``G_KK``, evaluated
-before the node's other bounds, and the shared slots keep the tree (equal node counts) and cut the time
-per node: on 4 whole n = 64 real rows, 4 bits (MobileNetV2 ``features.8.conv.0.0``, MiniLM
-``attention.output`` chunks of 64), 20 s limit, 0.75 / 3.92 / 8.20 s -> 0.59 / 2.86 / 5.91 s
-(1.27-1.39x), and a row the solver before left open at 20 s was proved in 16.1 s (nodes per second
-1.48x); on 4 rows cut to n = 56, 6.41 -> 4.92 s (1.30x, 1,176,971 nodes). In benchmark part 4 (4 rows
-per set, 10 s) the median nodes per row were 1.9x (n = 96) and 2.2x (n = 128) those of the recorded
-8-row run (``results/cpu/bench_layerwise_whole_rows.txt``), and still no row of those sets was proved. ``threads=2`` took 2.91 s where one thread took 5.03 s on those n = 56 rows (1.7x, the second core
-free); with the second core busy it gained nothing. Tried and left off by default, with their numbers on the n = 56 rows:
-``leaf_keep=3`` (exact leaves at three weights left, O(|F|^3)) cuts the nodes 2.5x (1,176,971 ->
-470,627) but not the time (0.87-1.15x; at n = 64 those nodes have 33-50 free weights);
-``spectral=1/2``, a node-local spectral bound (``lambda_max`` of the node's Jacobi-scaled ``H_FF`` by
-Frobenius norm, or certified by power iteration and a Cholesky factorisation) closes 1 % / 20 % more
-nodes and costs 1.5x / 2.0x the time; the Lagrangian node bound (``bound="lagrange"``) closed no node.
-Branching on the largest keep-side gain instead of the largest pruning cost took 5.7x the nodes.
-Why the tree stays large: on 24 sampled branched nodes with four weights left to keep (two n = 56
-rows) the node bound was 0.37-1.0x the optimum while the nodes' best completions were 1.26-2.15x it,
-and closing every node within 10 % of the incumbent (``rtol=0.1``) only halves the nodes.
+Measured (scratch scripts, same process, the solver before as reference; 2-core machine shared with other
+jobs, so times are noisy): the leaves from ``S`` instead of a Cholesky of ``G_KK``, evaluated before the
+node's other bounds, and the shared slots keep the tree (equal node counts) and cut the time per node: on
+4 whole n = 64 real rows, 4 bits (MobileNetV2 ``features.8.conv.0.0``, MiniLM ``attention.output`` chunks
+of 64), 20 s limit, 0.75 / 3.92 / 8.20 s -> 0.59 / 2.86 / 5.91 s (1.27-1.39x), and a row the solver before
+left open at 20 s was proved in 16.1 s (nodes per second 1.48x); on 4 rows cut to n = 56, 6.41 -> 4.92 s
+(1.30x, 1,176,971 nodes). In benchmark part 4 (4 rows per set, 10 s) the median nodes per row were 1.9x (n
+= 96) and 2.2x (n = 128) those of the recorded 8-row run (``results/cpu/bench_layerwise_whole_rows.txt``),
+and still no row of those sets was proved. ``threads=2`` (second core free) took 2.56 s where one thread
+took 5.08 s on those n = 56 rows (1.98x), and 0.32 / 1.49 / 3.18 s where one took 0.61 / 2.93 / 5.87 s on
+the 3 n = 64 rows (1.85-1.97x); with the second core busy with another job it gained nothing.
+
+Tried and left off by default, with their numbers on the n = 56 rows: ``leaf_keep=3`` (exact leaves at
+three weights left, O(|F|^3)) cuts the nodes 2.5x (1,176,971 -> 470,627) but not the time (time ratio 0.87-1.09x
+over n = 56 and 64 rows; at n = 64 no such node had 32 or fewer free weights); ``spectral=1/2``, a node-local spectral bound (``lambda_max``
+of the node's Jacobi-scaled ``H_FF`` by Frobenius norm, or certified by power iteration and a Cholesky
+factorisation) closes 1 % / 20 % more nodes and costs 1.5x / 2.0x the time; the Lagrangian node bound
+(``bound="lagrange"``) closed no node. Branching on the largest keep-side gain instead of the largest
+pruning cost took 5.7x the nodes. Why the tree stays large: on 24 sampled branched nodes with four weights
+left to keep (two n = 56 rows) the node bound was 0.37-1.0x the optimum while the nodes' best completions
+were 1.26-2.15x it, and closing every node within 10 % of the incumbent (``rtol=0.1``) only halves the
+nodes.
 
 At a time limit (``stop_bound="lagrange"``, the default) the gap comes from a Lagrangian bound of the
 perspective relaxation (:mod:`pvq.layerwise._prune_dual`), its dual maximised at the root in the last
@@ -169,7 +172,7 @@ def prune_exact(
         ts = search_threads(params, UB, threads, deadline, batch_nodes)
         status, found, nodes, open_states, untaken = ts.status, ts.found, ts.nodes, ts.stopped, ts.untaken
     else:
-        st = SearchState(n, leafq)
+        st = SearchState(n, n_prune, leafq)
         load_node(st, np.zeros(n, dtype=np.int8), params, root=True)
         armed = bound != "lagrange"
         while True:

@@ -589,6 +589,9 @@ def bnb_run(
     caller: ``G``, ``G w0``, ``w0^T G w0``, 1): the keep-side state of its exact leaves with at most
     ``leafq`` weights left to keep. A keep child updates it (one sweep, O(|F|^2)) and shares its parent's
     ``w``, ``H``; a prune child updates ``w``, ``H`` (OBS, O(|R|^2)) and shares its parent's keep-side state.
+    A prune child writes slot ``NP`` of ``W``, ``HH`` and a keep child slot ``NK`` of ``SS``, ``SG`` (no
+    ancestor of a node holds the same count), so ``W``, ``HH`` need ``n_prune + 1`` slots and ``SS``, ``SG``
+    ``k + 1``: together as much memory as one (n + 2, n, n) array. Slot 0 is the root's.
     """
     n = W.shape[1]
     scratch_w = np.empty(n)
@@ -663,22 +666,22 @@ def bnb_run(
             ST[c, j] = KEPT
             NK[c] += 1
             HP[c] = h
-            SP[c] = c
+            SP[c] = NK[c]  # the keep children on a path have distinct NK: one slot each
             EK[c] = EK[d]
             SV[c] = 0
             if leafq > 0 and SV[d] != 0:
-                gain = keep_into(SS[SP[d]], SG[SP[d]], SS[c], SG[c], j, ST[c], act, SS[0, j, j])
+                gain = keep_into(SS[SP[d]], SG[SP[d]], SS[SP[c]], SG[SP[c]], j, ST[c], act, SS[0, j, j])
                 if gain >= 0.0:
                     EK[c] -= gain
                     SV[c] = 1
         else:
             ST[c, j] = PRUNED
             NP[c] += 1
-            HP[c] = c
+            HP[c] = NP[c]  # the prune children on a path have distinct NP: one slot each
             SP[c] = SP[d]
             EK[c] = EK[d]
             SV[c] = SV[d]
-            ERR[c] += prune_into(W[h], HH[h], W[c], HH[c], j, ST[c], act)
+            ERR[c] += prune_into(W[h], HH[h], W[HP[c]], HH[HP[c]], j, ST[c], act)
         PH[d] += 1
         evals += 1
         ctl[3] += 1

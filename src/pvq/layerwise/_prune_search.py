@@ -53,13 +53,15 @@ class SearchParams:
 
 
 class SearchState:
-    """One depth-first search's arrays (slot per depth, see ``bnb_run``); ``best_st`` its best support's
-    labels (``UNSET`` until it finds one)."""
+    """One depth-first search's arrays (slot per depth, except ``W``, ``HH``: per number pruned, and
+    ``SS``, ``SG``: per number kept; see ``bnb_run``); ``best_st`` its best support's labels (``UNSET``
+    until it finds one)."""
 
-    def __init__(self, n: int, leafq: int, stats: bool = False) -> None:
+    def __init__(self, n: int, n_prune: int, leafq: int, stats: bool = False) -> None:
         d = n + 2
-        self.W = np.zeros((d, n))
-        self.HH = np.zeros((d, n, n))
+        h = n_prune + 2  # w and H: slot NP (prune children), see bnb_run
+        self.W = np.zeros((h, n))
+        self.HH = np.zeros((h, n, n))
         self.ST = np.zeros((d, n), dtype=np.int8)
         self.ERR = np.zeros(d)
         self.NP = np.zeros(d, dtype=np.int64)
@@ -70,8 +72,9 @@ class SearchState:
         self.HP = np.zeros(d, dtype=np.int64)
         # keep-side state of the exact leaves: Schur complement of the free set given the kept set, residual
         # correlations, err(kept set), the slot holding a depth's state, and whether it is sound
-        self.SS = np.zeros((d, n, n)) if leafq else np.zeros((1, 1, 1))
-        self.SG = np.zeros((d, n)) if leafq else np.zeros((1, 1))
+        kk = n - n_prune + 2  # slot NK (keep children)
+        self.SS = np.zeros((kk, n, n)) if leafq else np.zeros((1, 1, 1))
+        self.SG = np.zeros((kk, n)) if leafq else np.zeros((1, 1))
         self.EK = np.zeros(d)
         self.SP = np.zeros(d, dtype=np.int64)
         self.SV = np.zeros(d, dtype=np.int8)
@@ -149,7 +152,7 @@ def _expand(p: SearchParams, UB: np.ndarray, target: int, max_depth: int, found:
     children level by level until there are at least ``target`` or ``max_depth`` levels: ``[(labels,
     bound)]`` and the node evaluations spent. Closed nodes (leaves, bound cuts) may improve ``UB``."""
     n = p.w0.shape[0]
-    ev = SearchState(n, p.leafq)
+    ev = SearchState(n, p.n_prune, p.leafq)
     nodes = 0
 
     def evaluate(st: np.ndarray, root: bool = False):
@@ -218,7 +221,7 @@ def search_threads(
                 idle[0] = -(10**9)  # nobody waits for work sharing any more
 
     def work() -> None:
-        s = SearchState(n, p.leafq)
+        s = SearchState(n, p.n_prune, p.leafq)
         count = 0
         waiting = False
         while True:
@@ -250,7 +253,7 @@ def search_threads(
             if not s.ctl[2]:
                 with lock:
                     out["stopped"].append(s)
-                s = SearchState(n, p.leafq)
+                s = SearchState(n, p.n_prune, p.leafq)
                 break
         with lock:
             out["nodes"].append(count)
