@@ -159,6 +159,53 @@ def test_exact_quant_with_oracle_everywhere_equals_brute_force(rng, bits, monkey
         assert helped > 0  # the oracle really ran and dropped nodes
 
 
+@pytest.mark.parametrize("oracle", ["box", "box_all"])
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_box_aware_oracle_equals_brute_force(rng, bits, oracle, monkeypatch):
+    """The box-aware oracle (in-box points of the reduced basis only) consulted from level 2 up, on
+    random and ill-conditioned ``G`` with scales that make the box bind: brute force over the box."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 2)
+    helped = 0
+    for i in range(8):
+        n = int(rng.integers(3, SIZES[bits] + 1))
+        G = _decaying(rng, n, 4.0) if i % 2 else _problem(rng, n, bits)[0]
+        w0 = rng.laplace(size=n)
+        scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * rng.uniform(0.3, 1.0))  # clips often
+        res = quant_exact(G, w0, scale, bits, relax=True, oracle=oracle)
+        assert res.status == "optimal"
+        assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-9, abs=1e-12)
+        helped += res.oracle[0]
+    assert helped > 0  # the oracle really ran and closed nodes
+
+
+def test_box_aware_oracle_at_n16_and_its_stopped_bound(rng, monkeypatch):
+    """n = 16, ill-conditioned, 4 bits, binding box: every oracle mode gives the plain search's optimum,
+    and a solve stopped early reports a bound below that optimum."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 4)
+    for _ in range(3):
+        G = _decaying(rng, 16, 5.0)
+        w0 = rng.laplace(size=16) * 0.05
+        scale = float(np.abs(w0).max() / 7 * 0.5)
+        ref = quant_exact(G, w0, scale, 4, relax=False)
+        assert ref.status == "optimal"
+        for oracle in ("relaxed", "box", "box_all"):
+            res = quant_exact(G, w0, scale, 4, oracle=oracle, oracle_kmax=12)
+            assert res.status == "optimal"
+            assert res.value == pytest.approx(ref.value, rel=1e-9, abs=1e-14)
+            stopped = quant_exact(G, w0, scale, 4, oracle=oracle, time_limit=1e-4, batch_nodes=50)
+            assert stopped.bound <= ref.value * (1 + 1e-9)
+            assert stopped.value >= ref.value * (1 - 1e-9)
+
+
+def test_unknown_oracle_is_rejected():
+    with pytest.raises(ValueError, match="oracle"):
+        quant_exact(np.eye(3), np.ones(3), 0.1, 4, oracle="nope")
+
+
 @pytest.mark.parametrize("bits", [3, 4, 6, 8])
 def test_oracle_keeps_the_optimum_at_n16(rng, bits, monkeypatch):
     """n = 16, ill-conditioned: with and without the oracle (from level 4 up) the same optimum."""

@@ -155,7 +155,7 @@ def se_run(
             if d < bd:
                 if k > 0:
                     if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
-                        if orc[0] != 0 and orc[1] <= k <= orc[2] and _inside(CH[k], k, lo - 0.5, hi + 0.5):
+                        if orc[0] != 0 and orc[1] <= k <= orc[2] and (orc[6] == 2 or _inside(CH[k], k, lo - 0.5, hi + 0.5)):
                             dist[k] = d
                             ctl[4] = 1
                             break
@@ -266,27 +266,132 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     return bd, nodes, False
 
 
+@njit(cache=True, error_model="numpy")
+def _box_enum(R, c, A, S2, zc, lo, hi, radius, best, max_nodes):  # pragma: no cover - compiled
+    """Schnorr-Euchner enumeration of ``min ||R (y - c)||^2`` over the integer ``y`` (k,) of a reduced
+    basis whose original coordinates ``z = T y`` lie in the box ``[lo, hi]^k``, below ``radius``.
+
+    With ``v = R (y - c)`` (``v_j`` the step of level ``j``: ``R_jj (y_j - centre_j)``) the original
+    coordinates are ``z = zc + A v``, ``A = T R^-1`` (k, k), ``zc = T c`` the real target. After the
+    levels ``j..k-1`` are fixed, ``zh_j = zc + sum_{m >= j} A[:, m] v_m`` and the free ``v_m`` (``m < j``)
+    have ``||v_free||^2 <= radius - partial distance = r``, so ``z_i`` lies within
+    ``zh_j,i +- sqrt(r S2[j, i])``, ``S2[j, i] = sum_{m < j} A[i, m]^2`` (k + 1, k): a node whose range
+    misses the box in some coordinate holds no in-box point and is dropped (the next value at its level
+    is tried; farther values may come back into the box). At level 0 the test is the exact box test. The
+    radius shrinks only at in-box points (written to ``best``), so the least in-box value below
+    ``radius`` is found.
+
+    Returns ``(value, nodes, done)`` as :func:`_free_enum` (``radius`` when no in-box point is below it).
+    """
+    k = R.shape[0]
+    rd = np.empty(k)
+    for i in range(k):
+        rd[i] = R[i, i]
+    y = np.empty(k)
+    center = np.empty(k)
+    inc = np.empty(k)
+    dist = np.zeros(k + 1)
+    zh = np.empty((k + 1, k))
+    zh[k, :] = zc
+    sig = np.zeros((k, k + 1))
+    stale = np.full(k, k - 1, dtype=np.int64)
+    rs = np.full(k, k - 1, dtype=np.int64)
+    j = k - 1
+    center[j] = c[j]
+    y[j] = np.floor(c[j] + 0.5)
+    inc[j] = 1.0 if c[j] >= y[j] else -1.0
+    bd = radius
+    nodes = 0
+    while nodes < max_nodes:
+        nodes += 1
+        t = rd[j] * (y[j] - center[j])
+        d = dist[j + 1] + t * t
+        if d < bd:
+            r = (bd - d) * (1.0 + 1e-9)  # a margin for rounding: never drop a node that may be in the box
+            ok = True
+            for i in range(k):
+                x = zh[j + 1, i] + t * A[i, j]
+                zh[j, i] = x
+                if x < lo:
+                    e = lo - x
+                elif x > hi:
+                    e = x - hi
+                else:
+                    continue
+                if e * e > r * S2[j, i] + 1e-12:
+                    ok = False
+                    break
+            if ok:
+                if j > 0:
+                    dist[j] = d
+                    j -= 1
+                    cj = _refresh_sums(R, sig, stale, rs, y, c, j)
+                    center[j] = cj
+                    y[j] = np.floor(cj + 0.5)
+                    inc[j] = 1.0 if cj >= y[j] else -1.0
+                    if j > 0 and stale[j - 1] < j:
+                        stale[j - 1] = j
+                    continue
+                bd = d  # a better in-box point; the other values at level 0 are farther
+                best[:] = y
+                j = 1
+            # else out of the box: the next value at this level
+        else:
+            j += 1  # values come in increasing distance: this level is done
+        if j >= k:
+            return bd, nodes, True
+        y[j] += inc[j]
+        inc[j] = -inc[j] - (1.0 if inc[j] > 0 else -1.0)
+        if j > 0 and stale[j - 1] < j:
+            stale[j - 1] = j
+    return bd, nodes, False
+
+
 @njit(cache=True)
-def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compiled
-    """The box-relaxed subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over all
-    of ``Z^k`` (``Q_k = R[:k, :k]^T R[:k, :k]``), enumerated below ``room`` (:func:`_free_enum`) in an
-    LLL-reduced basis of the sublattice (with deep insertions; reduced once per level, on first use,
-    into ``lat``).
+def _free_optimum(k, R, ch, room, budget, lat, y, box, lo, hi):  # pragma: no cover - compiled
+    """The subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over ``Z^k``
+    (``Q_k = R[:k, :k]^T R[:k, :k]``), enumerated below ``room`` in an LLL-reduced basis of the
+    sublattice (with deep insertions; reduced once per level, on first use, into ``lat``): without the
+    box (:func:`_free_enum`), or with ``box`` over the in-box points only (:func:`_box_enum`; its tables
+    ``A``, ``S2`` are made with the reduction).
 
     Returns ``(status, value, nodes)``: status 0, nothing below ``room``; 1, the minimiser is in ``y``
     (k,) (search coordinates) with its value; 2, the node budget ran out first.
     """
-    RR, TT, TI, ready = lat
+    RR, TT, TI, ready, AA, SS = lat
     kk = k * k
     if not ready[k]:
         Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99, ORACLE_DEPTH)
         RR[k, :kk] = Rr.ravel()
         TT[k, :kk] = T.ravel()
         TI[k, :kk] = Ti.ravel()
+        if box:
+            # A = T Rr^-1 by back substitution (Rr upper triangular), and the prefix sums of its squares
+            Ri = np.zeros((k, k))
+            for j in range(k):
+                Ri[j, j] = 1.0 / Rr[j, j]
+                for i in range(j - 1, -1, -1):
+                    acc = 0.0
+                    for m in range(i + 1, j + 1):
+                        acc += Rr[i, m] * Ri[m, j]
+                    Ri[i, j] = -acc / Rr[i, i]
+            A = T @ Ri
+            AA[k, :kk] = A.ravel()
+            S2 = np.zeros((k + 1, k))
+            for j in range(k):
+                for i in range(k):
+                    S2[j + 1, i] = S2[j, i] + A[i, j] * A[i, j]
+            SS[k, : (k + 1) * k] = S2.ravel()
         ready[k] = True
     cc = TI[k, :kk].reshape((k, k)) @ ch  # the target in reduced coordinates
     best_y = np.zeros(k)
-    value, nodes, done = _free_enum(RR[k, :kk].reshape((k, k)), cc, room, best_y, budget)
+    if box:
+        value, nodes, done = _box_enum(
+            RR[k, :kk].reshape((k, k)), cc, AA[k, :kk].reshape((k, k)), SS[k, : (k + 1) * k].reshape((k + 1, k)),
+            ch, lo, hi, room, best_y, budget,
+        )  # fmt: skip
+    else:
+        value, nodes, done = _free_enum(RR[k, :kk].reshape((k, k)), cc, room, best_y, budget)
     if not done:
         return 2, room, nodes
     if value >= room:
@@ -327,7 +432,7 @@ def se_drive(
     search descends as usual. The oracle is switched off (``orc[0] = 0``) once it has failed more than
     twice as often as it helped, plus four.
 
-    ``orc = [on, kmin, kmax, oracle node budget per call, helped, failed]``; ``lat``: the per-level
+    ``orc = [on, kmin, kmax, oracle node budget per call, helped, failed, mode]``; ``lat``: the per-level
     reduction tables (see ``quant_sphere.lattice_tables``). At most about ``max_nodes`` candidates
     (search and oracle together) per call; ``ctl[6]`` counts the oracle's.
     """
@@ -345,7 +450,8 @@ def se_drive(
             break
         k = ctl[0]
         room = best_d[0] - dist[k]
-        status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y)
+        box = orc[6] != 0
+        status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y, box, lo, hi)
         spent += nodes
         ctl[6] += nodes
         drop = status == 0
@@ -359,7 +465,12 @@ def se_drive(
             orc[4] += 1
         else:
             orc[5] += 1
-            if orc[5] > 2 * orc[4] + 4:
+            if box:
+                # box-aware: only the budget fails; the levels from k up are too large for it
+                orc[2] = k - 1
+                if orc[2] < orc[1]:
+                    orc[0] = 0
+            elif orc[5] > 2 * orc[4] + 4:
                 orc[0] = 0
         ctl[4] = 2
         ctl[5] = 1 if drop else 0

@@ -38,6 +38,7 @@ from pvq.layerwise._result import SolveResult, relative_gap, row_error
 __all__ = ["quant_exact", "vblast_order", "box_order", "lattice_tables", "ORDERS"]
 
 ORDERS = ("box", "vblast", "natural")
+ORACLES = ("relaxed", "box", "box_all")
 ORACLE_KMIN = 8  # smaller subproblems: the plain search is cheaper than reducing them
 ORACLE_KMAX = 64  # larger: reduction and enumeration without a box rarely pay
 
@@ -83,13 +84,14 @@ def level_bounds(
     return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
 
 
-def lattice_tables(n: int, kmax: int) -> tuple[np.ndarray, ...]:
+def lattice_tables(n: int, kmax: int, box: bool = False) -> tuple[np.ndarray, ...]:
     """Per-level storage for the box-relaxed oracle of :func:`se_drive` (levels ``k <= kmax``): the
     LLL-reduced factor, its unimodular transform and the inverse, flattened, plus a ``ready`` flag per
     level (a level is filled on first use)."""
     K = max(1, min(n, kmax))
+    B = K if box else 1
     return (np.empty((K + 1, K * K)), np.empty((K + 1, K * K)), np.empty((K + 1, K * K)),
-            np.zeros(K + 1, dtype=np.bool_))  # fmt: skip
+            np.zeros(K + 1, dtype=np.bool_), np.empty((B + 1, B * B)), np.empty((B + 1, (B + 1) * B)))  # fmt: skip
 
 
 def quant_exact(
@@ -104,6 +106,8 @@ def quant_exact(
     bound: bool = True,
     relax: bool | None = None,
     stop_bound: str = "lagrange",
+    oracle: str = "relaxed",
+    oracle_kmax: int | None = None,
 ) -> SolveResult:
     """Optimal integers for one row. ``G`` (n, n), ``w0`` (n,), ``scale`` > 0, ``bits`` >= 1.
 
@@ -115,6 +119,8 @@ def quant_exact(
     docstring; the Lagrangian bound's ascent is given the last 10 % of ``time_limit``, 2 s at most).
     Returns weights ``scale * z``.
     """
+    if oracle not in ORACLES:
+        raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
     if stop_bound not in ("lagrange", "open"):
         raise ValueError(f"stop_bound must be 'lagrange' or 'open', got {stop_bound!r}")
     t0 = time.perf_counter()
@@ -162,13 +168,14 @@ def quant_exact(
     stale = np.full(n, n - 1, dtype=np.int64)
     rs = np.full(n, n - 1, dtype=np.int64)
     tables = level_bounds(R, cp, bound)  # CH, V, Dk, P1
-    kmax = min(n - 1, ORACLE_KMAX)
+    kmax = min(n - 1, ORACLE_KMAX if oracle_kmax is None else oracle_kmax)
     if relax is None:
         relax = bits >= 3
     use = relax and kmax >= ORACLE_KMIN
-    # [on, kmin, kmax, oracle node budget per call, helped, failed]
-    orc = np.array([int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0], dtype=np.int64)
-    lat = lattice_tables(n, kmax if use else 1)
+    mode = ORACLES.index(oracle)
+    # [on, kmin, kmax, oracle node budget per call, helped, failed, mode]
+    orc = np.array([int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0, mode], dtype=np.int64)
+    lat = lattice_tables(n, kmax if use else 1, box=use and mode > 0)
     status = "optimal"
     # with the Lagrangian bound, the last tenth of the limit (2 s at most) is kept for it: half for the
     # ascent, half for bounding the open subtrees
