@@ -13,6 +13,8 @@ from pvq.layerwise._lattice import lll_reduce
 from pvq.layerwise._obs_kernels import drop_coordinate
 
 POWER_ITERS = 8  # per level, warm-started from the level before
+MAXTRACE_RANK = 8  # columns of the mixing method's factor
+MAXTRACE_SWEEPS = 100  # per level, warm-started from the level before
 ORACLE_DEPTH = 64  # deep insertions into the oracle's LLL basis, at any of the first 64 positions (all)
 
 __all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
@@ -155,7 +157,11 @@ def se_run(
             if d < bd:
                 if k > 0:
                     if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
-                        if orc[0] != 0 and orc[1] <= k <= orc[2] and (orc[6] == 2 or _inside(CH[k], k, lo - 0.5, hi + 0.5)):
+                        if (
+                            orc[0] != 0
+                            and orc[1] <= k <= orc[2]
+                            and (orc[6] == 2 or _inside(CH[k], k, lo - 0.5, hi + 0.5))
+                        ):
                             dist[k] = d
                             ctl[4] = 1
                             break
@@ -400,7 +406,7 @@ def _free_optimum(k, R, ch, room, budget, lat, y, box, lo, hi):  # pragma: no co
     return 1, value, nodes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def se_drive(
     R,
     c,
@@ -451,7 +457,9 @@ def se_drive(
         k = ctl[0]
         room = best_d[0] - dist[k]
         box = orc[6] != 0
-        status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y, box, lo, hi)
+        status, value, nodes = _free_optimum(
+            k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y, box, lo, hi
+        )
         spent += nodes
         ctl[6] += nodes
         drop = status == 0
@@ -556,7 +564,66 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def level_tables(R, c, use_bound):  # pragma: no cover - compiled
+def _maxtrace_diag(Q, Vm, sweeps):  # pragma: no cover - compiled
+    """A large-trace diagonal ``d >= 0`` (k,) with ``Q - diag(d)`` positive semi-definite (``Q`` (k, k) PD).
+
+    ``max sum(d) s.t. Q >= diag(d), d >= 0`` is the dual of ``min tr(Q X), diag(X) >= 1, X >= 0``; with
+    ``X = Vm Vm^T`` (rows of ``Vm`` (k, r), norms >= 1: a warm start, updated in place) ``sweeps`` passes of
+    the mixing method (Wang, Chang & Kolter 2017; each row set to its best value given the others,
+    ``-g_i / min(||g_i||, Q_ii)``, ``g_i = sum_{j != i} Q_ij v_j``) approach it, and ``d_i = Q_ii - ||g_i||`` recovers the dual. Then certified: lowered by
+    the most negative eigenvalue of ``Q - diag(d)``, clipped at 0 and scaled by the largest ``alpha`` with ``Q >= alpha diag(d)`` (less a rounding margin).
+    Hand-written (not an SDP solver): it runs once per level of every search, in milliseconds.
+    """
+    k, r = Vm.shape
+    QV = Q @ Vm
+    g = np.empty(r)
+    for _ in range(sweeps):
+        for i in range(k):
+            ng = 0.0
+            for a in range(r):
+                g[a] = QV[i, a] - Q[i, i] * Vm[i, a]
+                ng += g[a] * g[a]
+            ng = np.sqrt(ng)
+            if ng == 0.0:
+                continue
+            nv = min(ng, Q[i, i])  # ||v_i|| >= 1: -g_i / Q_ii where that long, else -g_i / ||g_i||
+            for a in range(r):
+                delta = -g[a] / nv - Vm[i, a]
+                if delta != 0.0:
+                    Vm[i, a] += delta
+                    for l in range(k):
+                        QV[l, a] += Q[l, i] * delta
+    d = np.empty(k)
+    for i in range(k):
+        ng = 0.0
+        for a in range(r):
+            t = QV[i, a] - Q[i, i] * Vm[i, a]
+            ng += t * t
+        d[i] = Q[i, i] - np.sqrt(ng)
+    # certify: clip at 0, then scale by alpha = 1 / lambda_max(D^1/2 Q^-1 D^1/2), the largest alpha with
+    # Q >= alpha diag(d) (zeros allowed), less a rounding margin
+    M = Q.copy()
+    for i in range(k):
+        M[i, i] -= d[i]
+    shift = -min(np.linalg.eigvalsh(M)[0], 0.0)
+    for i in range(k):
+        d[i] = max(d[i] - shift, 0.0)
+    Qi = np.linalg.inv(Q)
+    sd = np.sqrt(d)
+    for a in range(k):
+        for b in range(k):
+            M[a, b] = sd[a] * Qi[a, b] * sd[b]
+    lam = np.linalg.eigvalsh(M)[k - 1]
+    if not lam > 0.0:
+        return np.zeros(k)
+    alpha = (1.0 - 1e-7) / lam
+    for i in range(k):
+        d[i] *= alpha
+    return d
+
+
+@njit(cache=True)
+def level_tables(R, c, use_bound, maxtrace=False):  # pragma: no cover - compiled
     """``(CH, V, Dk, P1)`` for :func:`se_run` from the upper Cholesky factor ``R`` (n, n).
 
     ``V[k, :k] = -R[:k, :k]^-1 R[:k, k] = R^-1[:k, k] R[k, k]`` (one triangular inverse serves all
@@ -581,6 +648,8 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     CH[n, :] = c
     Qi = np.zeros((n, n))  # Q_k^-1 in Qi[:k, :k]
     vec = np.zeros(n)  # power-iteration warm start, carried from level to level
+    Vm = np.zeros((n, MAXTRACE_RANK))  # mixing-method rows, carried from level to level
+    Vm[0, 0] = 1.0
     W = np.empty((n, n))
     for k in range(1, n):
         for i in range(k):
@@ -605,6 +674,14 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]
+            if maxtrace and k >= 2:
+                Rk = np.ascontiguousarray(R[:k, :k])
+                Q = Rk.T @ Rk
+                Vm[k - 1, :] = 0.0
+                Vm[k - 1, (k - 1) % Vm.shape[1]] = 1.0  # the new level's row: a unit vector
+                d = _maxtrace_diag(Q, Vm[:k], MAXTRACE_SWEEPS)
+                if d.sum() > Dk[k, :k].sum():  # the larger trace (both are valid)
+                    Dk[k, :k] = d
     return CH, V, Dk, P1
 
 

@@ -33,12 +33,14 @@ from pvq.layerwise._linalg import check_row, safe_cholesky, safe_inverse
 from pvq.layerwise._quant_dual import QuantDual, quant_dual
 from pvq.layerwise._quant_heuristics import polish, quant_gptq, quant_rtn
 from pvq.layerwise._quant_kernels import box_order_kernel, level_tables, se_drive, se_open_bound
+from pvq.layerwise._quant_split import split_search
 from pvq.layerwise._result import SolveResult, relative_gap, row_error
 
 __all__ = ["quant_exact", "vblast_order", "box_order", "lattice_tables", "ORDERS"]
 
 ORDERS = ("box", "vblast", "natural")
 ORACLES = ("relaxed", "box", "box_all")
+DIAG_BOUNDS = ("jacobi", "maxtrace")
 ORACLE_KMIN = 8  # smaller subproblems: the plain search is cheaper than reducing them
 ORACLE_KMAX = 64  # larger: reduction and enumeration without a box rarely pay
 
@@ -76,12 +78,14 @@ def box_order(G: np.ndarray, c: np.ndarray, lo: float, hi: float) -> tuple[np.nd
 
 
 def level_bounds(
-    R: np.ndarray, c: np.ndarray, bound: bool = True
+    R: np.ndarray, c: np.ndarray, bound: bool = True, maxtrace: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tables for the search's lower bound on the undecided levels (see ``se_run`` and ``level_tables``):
     ``CH`` (n + 1, n), ``V`` (n, n), ``Dk`` (n + 1, n), ``P1`` (n + 1, n). ``bound=False`` zeroes ``Dk`` and
     ``P1`` (plain sphere decoding)."""
-    return level_tables(np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound))
+    return level_tables(
+        np.ascontiguousarray(R), np.ascontiguousarray(c, dtype=np.float64), bool(bound), bool(maxtrace)
+    )
 
 
 def lattice_tables(n: int, kmax: int, box: bool = False) -> tuple[np.ndarray, ...]:
@@ -108,6 +112,8 @@ def quant_exact(
     stop_bound: str = "lagrange",
     oracle: str = "relaxed",
     oracle_kmax: int | None = None,
+    threads: int = 1,
+    diag_bound: str = "jacobi",
 ) -> SolveResult:
     """Optimal integers for one row. ``G`` (n, n), ``w0`` (n,), ``scale`` > 0, ``bits`` >= 1.
 
@@ -119,6 +125,8 @@ def quant_exact(
     docstring; the Lagrangian bound's ascent is given the last 10 % of ``time_limit``, 2 s at most).
     Returns weights ``scale * z``.
     """
+    if diag_bound not in DIAG_BOUNDS:
+        raise ValueError(f"diag_bound must be one of {DIAG_BOUNDS}, got {diag_bound!r}")
     if oracle not in ORACLES:
         raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
     if stop_bound not in ("lagrange", "open"):
@@ -167,7 +175,7 @@ def quant_exact(
     sig = np.zeros((n, n + 1))
     stale = np.full(n, n - 1, dtype=np.int64)
     rs = np.full(n, n - 1, dtype=np.int64)
-    tables = level_bounds(R, cp, bound)  # CH, V, Dk, P1
+    tables = level_bounds(R, cp, bound, diag_bound == "maxtrace")  # CH, V, Dk, P1
     kmax = min(n - 1, ORACLE_KMAX if oracle_kmax is None else oracle_kmax)
     if relax is None:
         relax = bits >= 3
@@ -176,6 +184,11 @@ def quant_exact(
     # [on, kmin, kmax, oracle node budget per call, helped, failed, mode]
     orc = np.array([int(use), ORACLE_KMIN, kmax, 4 * batch_nodes, 0, 0, mode], dtype=np.int64)
     lat = lattice_tables(n, kmax if use else 1, box=use and mode > 0)
+    if threads > 1 and n >= 3:
+        return _quant_split(
+            G, w0, scale, n, order_, R, cp, lo, hi, tables, best_z, float(best_d[0]), threads, batch_nodes, orc,
+            kmax if use else 1, use and mode > 0, None if time_limit is None else t0 + time_limit, notes, t0,
+        )  # fmt: skip
     status = "optimal"
     # with the Lagrangian bound, the last tenth of the limit (2 s at most) is kept for it: half for the
     # ascent, half for bounding the open subtrees
@@ -214,6 +227,53 @@ def quant_exact(
     return SolveResult(
         value, bound, gap, time.perf_counter() - t0, status, w, nodes=nodes, notes=notes, oracle=oracle
     )
+
+
+def _quant_split(
+    G,
+    w0,
+    scale,
+    n,
+    order_,
+    R,
+    cp,
+    lo,
+    hi,
+    tables,
+    best_z,
+    radius,
+    threads,
+    batch_nodes,
+    orc,
+    K,
+    box,
+    deadline,
+    notes,
+    t0,
+) -> SolveResult:
+    """``quant_exact`` with ``threads > 1``: the search of :func:`pvq.layerwise._quant_split.split_search`
+    from the heuristic incumbent ``best_z`` (search order) of distance ``radius``; at a time limit the
+    bound is the open-subtree bound (partial distances, no Lagrangian bound)."""
+    out = split_search(
+        R, cp, lo, hi, tables, radius * (1.0 + 1e-12), threads, batch_nodes, orc, lambda: lattice_tables(n, K, box),
+        deadline,
+    )  # fmt: skip
+    if out.best_z is not None and out.best_d < radius:
+        best_z = out.best_z
+    zz = np.empty(n)
+    zz[order_] = best_z
+    w = scale * zz
+    value = row_error(G, w0, w)
+    if out.done:
+        status, bound, gap = "optimal", value, 0.0
+    else:
+        status = "time_limit"
+        bound = min(out.lower * scale**2, value)
+        gap = relative_gap(value, bound)
+    return SolveResult(
+        value, bound, gap, time.perf_counter() - t0, status, w, nodes=out.nodes + out.oracle_nodes, notes=notes,
+        oracle=(out.helped, out.failed, out.oracle_nodes),
+    )  # fmt: skip
 
 
 def _level_lb(j: int, v: float, CH, V, Dk, P1, lo: float, hi: float) -> float:
