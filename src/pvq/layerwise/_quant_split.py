@@ -11,6 +11,11 @@ equal-valued points is returned could).
 
 At a time limit the bound is the least of: the offset of every subtree not started, and for every
 subtree under way its offset plus its own open bound (:func:`se_open_bound`, partial distances only).
+
+Measured on MobileNetV2 ``features.8.conv.0.0`` whole rows (n = 64, 4 bits) with 2 threads on a 2-core
+machine whose other core was busy with another job: 1.02-1.26x the nodes of one thread (the split loses
+some pruning and each worker pays its own oracle budget), wall time 0.77 s against 1.01 s and 0.91 s
+against 0.89 s (2 rows). The speed-up on free cores was not measured.
 """
 
 from __future__ import annotations
