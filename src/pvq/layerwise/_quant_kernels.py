@@ -15,6 +15,7 @@ from pvq.layerwise._obs_kernels import drop_coordinate
 POWER_ITERS = 8  # per level, warm-started from the level before
 MAXTRACE_RANK = 8  # columns of the mixing method's factor
 MAXTRACE_SWEEPS = 100  # per level, warm-started from the level before
+MAXTRACE_POWER = 30  # power iterations certifying the max-trace diagonal
 ORACLE_DEPTH = 64  # deep insertions into the oracle's LLL basis, at any of the first 64 positions (all)
 
 __all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
@@ -564,15 +565,18 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _maxtrace_diag(Q, Vm, sweeps):  # pragma: no cover - compiled
-    """A large-trace diagonal ``d >= 0`` (k,) with ``Q - diag(d)`` positive semi-definite (``Q`` (k, k) PD).
+def _maxtrace_diag(Q, Qi, Vm, sweeps, W):  # pragma: no cover - compiled
+    """A large-trace diagonal ``d >= 0`` (k,) with ``Q - diag(d)`` positive semi-definite (``Q`` (k, k) PD,
+    ``Qi`` its inverse, ``W`` a (k, k) work array).
 
     ``max sum(d) s.t. Q >= diag(d), d >= 0`` is the dual of ``min tr(Q X), diag(X) >= 1, X >= 0``; with
-    ``X = Vm Vm^T`` (rows of ``Vm`` (k, r), norms >= 1: a warm start, updated in place) ``sweeps`` passes of
-    the mixing method (Wang, Chang & Kolter 2017; each row set to its best value given the others,
-    ``-g_i / min(||g_i||, Q_ii)``, ``g_i = sum_{j != i} Q_ij v_j``) approach it, and ``d_i = Q_ii - ||g_i||`` recovers the dual. Then certified: lowered by
-    the most negative eigenvalue of ``Q - diag(d)``, clipped at 0 and scaled by the largest ``alpha`` with ``Q >= alpha diag(d)`` (less a rounding margin).
-    Hand-written (not an SDP solver): it runs once per level of every search, in milliseconds.
+    ``X = Vm Vm^T`` (rows of ``Vm`` (k, r), norms >= 1: a warm start, updated in place) ``sweeps`` passes
+    of the mixing method (Wang, Chang & Kolter 2017; each row set to its best value given the others,
+    ``-g_i / min(||g_i||, Q_ii)``, ``g_i = sum_{j != i} Q_ij v_j``) approach it, and
+    ``d_i = max(Q_ii - ||g_i||, 0)`` recovers the dual. Then certified: scaled by ``1 / lam``, ``lam`` a
+    certified upper bound on ``lambda_max(D^1/2 Q^-1 D^1/2)`` (:func:`_lambda_max_upper`), so that
+    ``Q >= diag(d)``, less a rounding margin. Hand-written (not an SDP solver): it runs once per level of
+    a search, in milliseconds.
     """
     k, r = Vm.shape
     QV = Q @ Vm
@@ -600,25 +604,21 @@ def _maxtrace_diag(Q, Vm, sweeps):  # pragma: no cover - compiled
             t = QV[i, a] - Q[i, i] * Vm[i, a]
             ng += t * t
         d[i] = Q[i, i] - np.sqrt(ng)
-    # certify: clip at 0, then scale by alpha = 1 / lambda_max(D^1/2 Q^-1 D^1/2), the largest alpha with
-    # Q >= alpha diag(d) (zeros allowed), less a rounding margin
-    M = Q.copy()
+    # certify (see above): d <- d / lam, lam >= lambda_max(D^1/2 Q^-1 D^1/2)
+    sd = np.empty(k)
     for i in range(k):
-        M[i, i] -= d[i]
-    shift = -min(np.linalg.eigvalsh(M)[0], 0.0)
-    for i in range(k):
-        d[i] = max(d[i] - shift, 0.0)
-    Qi = np.linalg.inv(Q)
-    sd = np.sqrt(d)
+        sd[i] = np.sqrt(max(d[i], 0.0))
+    M = np.empty((k, k))
     for a in range(k):
         for b in range(k):
             M[a, b] = sd[a] * Qi[a, b] * sd[b]
-    lam = np.linalg.eigvalsh(M)[k - 1]
-    if not lam > 0.0:
+    v = sd.copy()
+    lam = _lambda_max_upper(M, v, MAXTRACE_POWER, W)
+    if not (lam > 0.0 and lam < np.inf):
         return np.zeros(k)
-    alpha = (1.0 - 1e-7) / lam
+    alpha = (1.0 - 1e-9) / lam
     for i in range(k):
-        d[i] *= alpha
+        d[i] = alpha * sd[i] * sd[i]
     return d
 
 
@@ -649,6 +649,7 @@ def level_tables(R, c, use_bound, maxtrace=False):  # pragma: no cover - compile
     Qi = np.zeros((n, n))  # Q_k^-1 in Qi[:k, :k]
     vec = np.zeros(n)  # power-iteration warm start, carried from level to level
     Vm = np.zeros((n, MAXTRACE_RANK))  # mixing-method rows, carried from level to level
+    Qf = R.T @ R if maxtrace else np.zeros((1, 1))  # Q_k = Qf[:k, :k]
     Vm[0, 0] = 1.0
     W = np.empty((n, n))
     for k in range(1, n):
@@ -675,11 +676,10 @@ def level_tables(R, c, use_bound, maxtrace=False):  # pragma: no cover - compile
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]
             if maxtrace and k >= 2:
-                Rk = np.ascontiguousarray(R[:k, :k])
-                Q = Rk.T @ Rk
+                Q = np.ascontiguousarray(Qf[:k, :k])
                 Vm[k - 1, :] = 0.0
                 Vm[k - 1, (k - 1) % Vm.shape[1]] = 1.0  # the new level's row: a unit vector
-                d = _maxtrace_diag(Q, Vm[:k], MAXTRACE_SWEEPS)
+                d = _maxtrace_diag(Q, np.ascontiguousarray(Qi[:k, :k]), Vm[:k], MAXTRACE_SWEEPS, W)
                 if d.sum() > Dk[k, :k].sum():  # the larger trace (both are valid)
                     Dk[k, :k] = d
     return CH, V, Dk, P1
