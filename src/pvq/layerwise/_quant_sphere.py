@@ -12,10 +12,15 @@ lower bound on the undecided levels (diagonal, and single-coordinate) reaches th
 The diagonal bound uses ``Q_k >= diag(D_k)`` for the undecided levels' Gram block ``Q_k``. ``D_k`` is the
 Jacobi-scaled one (``t / diag(Q_k^-1)``) or, by default once a search has run 10 batches, the
 larger-trace of it and a max-trace diagonal (``max sum D s.t. Q_k >= diag(D) >= 0``, by the mixing method,
-certified; ``diag_bound="maxtrace"``). On MobileNetV2 ``features.8.conv.0.0`` whole rows (n = 64,
-cond(G) ~ 3e3, 4 bits, 8 rows) its trace is 1.3-2.9x the Jacobi one and the search visits 2.1-2.6x fewer
-nodes (e.g. 70.9M -> 28.1M, 31.5M -> 16.6M): 8/8 rows proved within 10 s against 6/8, median 1.9 s against
-5.0 s, same process; building it costs ~0.04 s at n = 64, ~0.3 s at n = 128.
+certified; ``diag_bound="maxtrace"``). Measured with a 10 s limit, 8 rows per set, same process, against
+``diag_bound="jacobi"``: MobileNetV2 ``features.8.conv.0.0`` whole rows (n = 64, cond(G) ~ 3e3, 4 bits)
+8/8 proved against 6/8, median 1.9 s against 4.8 s, 1.8-2.5x fewer nodes where both proved (e.g. 70.9M ->
+28.9M); ``features.2.conv.2`` (n = 96) median 0.35 s against 0.41 s, 1.0-1.4x fewer nodes; MiniLM chunks
+of 64 alike (all <= 0.3 s; most finish before the swap); MiniLM chunks of 128: 0/8 either way, a higher bound on
+every row (e.g. 68.9 -> 81.2) and a better point on 3. Its trace is 1.2-2.9x the Jacobi one; building it
+costs ~0.05 s at n = 64, ~0.1 s at n = 96, ~0.3 s at n = 128. The rows left open at n = 128 are far out of
+reach of any enumeration with these bounds: the Gaussian-heuristic size of the tree (LLL basis, at the
+best value found) is 3e10-9e10 nodes on the rows where the box does not bind, against ~1e7 nodes/s.
 
 The oracle (from 3 bits up): at a node whose undecided levels have their continuous optimum inside the
 box, those levels are solved *without* their box, a closest-vector problem, enumerated in an
