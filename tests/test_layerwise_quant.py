@@ -119,6 +119,57 @@ def test_level_bound_does_not_change_the_optimum(rng):
             assert a.nodes <= b.nodes
 
 
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 6, 8])
+def test_maxtrace_level_bound_equals_brute_force(rng, bits):
+    """The max-trace diagonal level bound (swapped in mid-search) and the Jacobi one on random and
+    ill-conditioned G, with scales that make the box bind: brute force over the box, and never more nodes
+    than no bound."""
+    for i in range(6):
+        n = int(rng.integers(2, SIZES[bits] + 1))
+        if i % 2:
+            U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            G = (U * np.geomspace(10.0 ** -rng.uniform(2, 5), 1.0, n)) @ U.T
+            G = (G + G.T) / 2
+        else:
+            G = _problem(rng, n, bits)[0]
+        w0 = rng.laplace(size=n)
+        scale = float(np.abs(w0).max() / max(2 ** (bits - 1) - 1, 1) * rng.uniform(0.3, 1.2))
+        ref = _brute(G, w0, scale, bits)
+        plain = quant_exact(G, w0, scale, bits, bound=False)
+        for diag in ("jacobi", "maxtrace"):
+            # tiny batches: the max-trace tables replace the Jacobi ones after 30 nodes
+            res = quant_exact(G, w0, scale, bits, diag_bound=diag, batch_nodes=3)
+            assert res.status == "optimal"
+            assert res.value == pytest.approx(ref, rel=1e-9, abs=1e-12)
+            assert res.nodes <= plain.nodes
+
+
+def test_maxtrace_tables_are_certified(rng):
+    """``Q_k - diag(Dk[k])`` is positive semi-definite at every level, ``Dk >= 0``, its trace at least the
+    Jacobi bound's (the larger of the two is kept), and clearly larger on correlated inputs."""
+    from pvq.layerwise._quant_sphere import level_bounds
+
+    for decay in (0.5, 4.0, 8.0):
+        n = 40
+        G = _decaying(rng, n, decay)
+        R = np.linalg.cholesky(G).T
+        c = rng.standard_normal(n)
+        jac = level_bounds(R, c, True, False)[2]
+        mt = level_bounds(R, c, True, True)[2]
+        assert (mt >= 0).all()
+        for k in range(1, n):
+            Q = R[:k, :k].T @ R[:k, :k]
+            assert np.linalg.eigvalsh(Q - np.diag(mt[k, :k]))[0] >= -1e-9 * np.abs(Q).max()
+            assert mt[k, :k].sum() >= jac[k, :k].sum() * (1 - 1e-12)
+        if decay == 4.0:  # cond(G) ~ 3e3, as on MobileNetV2 rows: it really is larger there
+            assert mt[n - 1].sum() > 1.2 * jac[n - 1].sum()
+
+
+def test_unknown_diag_bound_is_rejected():
+    with pytest.raises(ValueError, match="diag_bound"):
+        quant_exact(np.eye(3), np.ones(3), 0.1, 4, diag_bound="nope")
+
+
 @pytest.mark.parametrize("bits", [2, 3])
 def test_exact_quant_ill_conditioned_equals_brute_force(rng, bits):
     """Strongly correlated inputs (cond(G) ~ 1e4..1e6): the lower bounds on the undecided levels must
@@ -157,6 +208,83 @@ def test_exact_quant_with_oracle_everywhere_equals_brute_force(rng, bits, monkey
         helped += res.oracle[0]
     if bits >= 3:
         assert helped > 0  # the oracle really ran and dropped nodes
+
+
+@pytest.mark.parametrize("oracle", ["box", "box_all"])
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_box_aware_oracle_equals_brute_force(rng, bits, oracle, monkeypatch):
+    """The box-aware oracle (in-box points of the reduced basis only) consulted from level 2 up, on
+    random and ill-conditioned ``G`` with scales that make the box bind: brute force over the box."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 2)
+    helped = 0
+    for i in range(8):
+        n = int(rng.integers(3, SIZES[bits] + 1))
+        G = _decaying(rng, n, 4.0) if i % 2 else _problem(rng, n, bits)[0]
+        w0 = rng.laplace(size=n)
+        scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * rng.uniform(0.3, 1.0))  # clips often
+        res = quant_exact(G, w0, scale, bits, relax=True, oracle=oracle)
+        assert res.status == "optimal"
+        assert res.value == pytest.approx(_brute(G, w0, scale, bits), rel=1e-9, abs=1e-12)
+        helped += res.oracle[0]
+    assert helped > 0  # the oracle really ran and closed nodes
+
+
+def test_box_aware_oracle_at_n16_and_its_stopped_bound(rng, monkeypatch):
+    """n = 16, ill-conditioned, 4 bits, binding box: every oracle mode gives the plain search's optimum,
+    and a solve stopped early reports a bound below that optimum."""
+    import pvq.layerwise._quant_sphere as qs
+
+    monkeypatch.setattr(qs, "ORACLE_KMIN", 4)
+    for _ in range(3):
+        G = _decaying(rng, 16, 5.0)
+        w0 = rng.laplace(size=16) * 0.05
+        scale = float(np.abs(w0).max() / 7 * 0.5)
+        ref = quant_exact(G, w0, scale, 4, relax=False)
+        assert ref.status == "optimal"
+        for oracle in ("relaxed", "box", "box_all"):
+            res = quant_exact(G, w0, scale, 4, oracle=oracle, oracle_kmax=12)
+            assert res.status == "optimal"
+            assert res.value == pytest.approx(ref.value, rel=1e-9, abs=1e-14)
+            stopped = quant_exact(G, w0, scale, 4, oracle=oracle, time_limit=1e-4, batch_nodes=50)
+            assert stopped.bound <= ref.value * (1 + 1e-9)
+            assert stopped.value >= ref.value * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_threads_equal_brute_force(rng, bits):
+    """The search split over 2-3 threads (shared radius, one best point per worker): brute force."""
+    for i in range(6):
+        n = int(rng.integers(3, SIZES[bits] + 1))
+        G = _decaying(rng, n, 4.0) if i % 2 else _problem(rng, n, bits)[0]
+        w0 = rng.laplace(size=n)
+        scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * rng.uniform(0.3, 1.2))
+        ref = _brute(G, w0, scale, bits)
+        for threads in (2, 3):
+            res = quant_exact(G, w0, scale, bits, threads=threads)
+            assert res.status == "optimal"
+            assert res.value == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_threads_same_optimum_and_valid_stopped_bound(rng):
+    """n = 24, ill-conditioned, 4 bits: 2 threads find the 1-thread optimum; stopped early, the bound
+    is below it and the value not below it."""
+    G = _decaying(rng, 24, 5.0)
+    w0 = rng.laplace(size=24) * 0.05
+    scale = float(np.abs(w0).max() / 7 * 0.6)
+    one = quant_exact(G, w0, scale, 4, time_limit=None)
+    two = quant_exact(G, w0, scale, 4, time_limit=None, threads=2)
+    assert one.status == two.status == "optimal"
+    assert two.value == pytest.approx(one.value, rel=1e-9, abs=1e-14)
+    stopped = quant_exact(G, w0, scale, 4, time_limit=1e-3, batch_nodes=50, threads=2)
+    assert stopped.bound <= one.value * (1 + 1e-9)
+    assert stopped.value >= one.value * (1 - 1e-9)
+
+
+def test_unknown_oracle_is_rejected():
+    with pytest.raises(ValueError, match="oracle"):
+        quant_exact(np.eye(3), np.ones(3), 0.1, 4, oracle="nope")
 
 
 @pytest.mark.parametrize("bits", [3, 4, 6, 8])

@@ -13,6 +13,9 @@ from pvq.layerwise._lattice import lll_reduce
 from pvq.layerwise._obs_kernels import drop_coordinate
 
 POWER_ITERS = 8  # per level, warm-started from the level before
+MAXTRACE_RANK = 8  # columns of the mixing method's factor
+MAXTRACE_SWEEPS = 100  # per level, warm-started from the level before
+MAXTRACE_POWER = 30  # power iterations certifying the max-trace diagonal
 ORACLE_DEPTH = 64  # deep insertions into the oracle's LLL basis, at any of the first 64 positions (all)
 
 __all__ = ["one_opt", "se_run", "se_drive", "se_open_bound", "level_tables", "box_order_kernel"]
@@ -155,7 +158,11 @@ def se_run(
             if d < bd:
                 if k > 0:
                     if _fix_lb(k, z, CH, V, Dk, P1, lo, hi, bd - d):
-                        if orc[0] != 0 and orc[1] <= k <= orc[2] and _inside(CH[k], k, lo - 0.5, hi + 0.5):
+                        if (
+                            orc[0] != 0
+                            and orc[1] <= k <= orc[2]
+                            and (orc[6] == 2 or _inside(CH[k], k, lo - 0.5, hi + 0.5))
+                        ):
                             dist[k] = d
                             ctl[4] = 1
                             break
@@ -266,27 +273,132 @@ def _free_enum(R, c, radius, best, max_nodes):  # pragma: no cover - compiled
     return bd, nodes, False
 
 
+@njit(cache=True, error_model="numpy")
+def _box_enum(R, c, A, S2, zc, lo, hi, radius, best, max_nodes):  # pragma: no cover - compiled
+    """Schnorr-Euchner enumeration of ``min ||R (y - c)||^2`` over the integer ``y`` (k,) of a reduced
+    basis whose original coordinates ``z = T y`` lie in the box ``[lo, hi]^k``, below ``radius``.
+
+    With ``v = R (y - c)`` (``v_j`` the step of level ``j``: ``R_jj (y_j - centre_j)``) the original
+    coordinates are ``z = zc + A v``, ``A = T R^-1`` (k, k), ``zc = T c`` the real target. After the
+    levels ``j..k-1`` are fixed, ``zh_j = zc + sum_{m >= j} A[:, m] v_m`` and the free ``v_m`` (``m < j``)
+    have ``||v_free||^2 <= radius - partial distance = r``, so ``z_i`` lies within
+    ``zh_j,i +- sqrt(r S2[j, i])``, ``S2[j, i] = sum_{m < j} A[i, m]^2`` (k + 1, k): a node whose range
+    misses the box in some coordinate holds no in-box point and is dropped (the next value at its level
+    is tried; farther values may come back into the box). At level 0 the test is the exact box test. The
+    radius shrinks only at in-box points (written to ``best``), so the least in-box value below
+    ``radius`` is found.
+
+    Returns ``(value, nodes, done)`` as :func:`_free_enum` (``radius`` when no in-box point is below it).
+    """
+    k = R.shape[0]
+    rd = np.empty(k)
+    for i in range(k):
+        rd[i] = R[i, i]
+    y = np.empty(k)
+    center = np.empty(k)
+    inc = np.empty(k)
+    dist = np.zeros(k + 1)
+    zh = np.empty((k + 1, k))
+    zh[k, :] = zc
+    sig = np.zeros((k, k + 1))
+    stale = np.full(k, k - 1, dtype=np.int64)
+    rs = np.full(k, k - 1, dtype=np.int64)
+    j = k - 1
+    center[j] = c[j]
+    y[j] = np.floor(c[j] + 0.5)
+    inc[j] = 1.0 if c[j] >= y[j] else -1.0
+    bd = radius
+    nodes = 0
+    while nodes < max_nodes:
+        nodes += 1
+        t = rd[j] * (y[j] - center[j])
+        d = dist[j + 1] + t * t
+        if d < bd:
+            r = (bd - d) * (1.0 + 1e-9)  # a margin for rounding: never drop a node that may be in the box
+            ok = True
+            for i in range(k):
+                x = zh[j + 1, i] + t * A[i, j]
+                zh[j, i] = x
+                if x < lo:
+                    e = lo - x
+                elif x > hi:
+                    e = x - hi
+                else:
+                    continue
+                if e * e > r * S2[j, i] + 1e-12:
+                    ok = False
+                    break
+            if ok:
+                if j > 0:
+                    dist[j] = d
+                    j -= 1
+                    cj = _refresh_sums(R, sig, stale, rs, y, c, j)
+                    center[j] = cj
+                    y[j] = np.floor(cj + 0.5)
+                    inc[j] = 1.0 if cj >= y[j] else -1.0
+                    if j > 0 and stale[j - 1] < j:
+                        stale[j - 1] = j
+                    continue
+                bd = d  # a better in-box point; the other values at level 0 are farther
+                best[:] = y
+                j = 1
+            # else out of the box: the next value at this level
+        else:
+            j += 1  # values come in increasing distance: this level is done
+        if j >= k:
+            return bd, nodes, True
+        y[j] += inc[j]
+        inc[j] = -inc[j] - (1.0 if inc[j] > 0 else -1.0)
+        if j > 0 and stale[j - 1] < j:
+            stale[j - 1] = j
+    return bd, nodes, False
+
+
 @njit(cache=True)
-def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compiled
-    """The box-relaxed subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over all
-    of ``Z^k`` (``Q_k = R[:k, :k]^T R[:k, :k]``), enumerated below ``room`` (:func:`_free_enum`) in an
-    LLL-reduced basis of the sublattice (with deep insertions; reduced once per level, on first use,
-    into ``lat``).
+def _free_optimum(k, R, ch, room, budget, lat, y, box, lo, hi):  # pragma: no cover - compiled
+    """The subproblem of the levels ``0..k-1``: ``min_y (y - ch)^T Q_k (y - ch)`` over ``Z^k``
+    (``Q_k = R[:k, :k]^T R[:k, :k]``), enumerated below ``room`` in an LLL-reduced basis of the
+    sublattice (with deep insertions; reduced once per level, on first use, into ``lat``): without the
+    box (:func:`_free_enum`), or with ``box`` over the in-box points only (:func:`_box_enum`; its tables
+    ``A``, ``S2`` are made with the reduction).
 
     Returns ``(status, value, nodes)``: status 0, nothing below ``room``; 1, the minimiser is in ``y``
     (k,) (search coordinates) with its value; 2, the node budget ran out first.
     """
-    RR, TT, TI, ready = lat
+    RR, TT, TI, ready, AA, SS = lat
     kk = k * k
     if not ready[k]:
         Rr, T, Ti = lll_reduce(np.ascontiguousarray(R[:k, :k]), 0.99, ORACLE_DEPTH)
         RR[k, :kk] = Rr.ravel()
         TT[k, :kk] = T.ravel()
         TI[k, :kk] = Ti.ravel()
+        if box:
+            # A = T Rr^-1 by back substitution (Rr upper triangular), and the prefix sums of its squares
+            Ri = np.zeros((k, k))
+            for j in range(k):
+                Ri[j, j] = 1.0 / Rr[j, j]
+                for i in range(j - 1, -1, -1):
+                    acc = 0.0
+                    for m in range(i + 1, j + 1):
+                        acc += Rr[i, m] * Ri[m, j]
+                    Ri[i, j] = -acc / Rr[i, i]
+            A = T @ Ri
+            AA[k, :kk] = A.ravel()
+            S2 = np.zeros((k + 1, k))
+            for j in range(k):
+                for i in range(k):
+                    S2[j + 1, i] = S2[j, i] + A[i, j] * A[i, j]
+            SS[k, : (k + 1) * k] = S2.ravel()
         ready[k] = True
     cc = TI[k, :kk].reshape((k, k)) @ ch  # the target in reduced coordinates
     best_y = np.zeros(k)
-    value, nodes, done = _free_enum(RR[k, :kk].reshape((k, k)), cc, room, best_y, budget)
+    if box:
+        value, nodes, done = _box_enum(
+            RR[k, :kk].reshape((k, k)), cc, AA[k, :kk].reshape((k, k)), SS[k, : (k + 1) * k].reshape((k + 1, k)),
+            ch, lo, hi, room, best_y, budget,
+        )  # fmt: skip
+    else:
+        value, nodes, done = _free_enum(RR[k, :kk].reshape((k, k)), cc, room, best_y, budget)
     if not done:
         return 2, room, nodes
     if value >= room:
@@ -295,7 +407,7 @@ def _free_optimum(k, R, ch, room, budget, lat, y):  # pragma: no cover - compile
     return 1, value, nodes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def se_drive(
     R,
     c,
@@ -327,7 +439,7 @@ def se_drive(
     search descends as usual. The oracle is switched off (``orc[0] = 0``) once it has failed more than
     twice as often as it helped, plus four.
 
-    ``orc = [on, kmin, kmax, oracle node budget per call, helped, failed]``; ``lat``: the per-level
+    ``orc = [on, kmin, kmax, oracle node budget per call, helped, failed, mode]``; ``lat``: the per-level
     reduction tables (see ``quant_sphere.lattice_tables``). At most about ``max_nodes`` candidates
     (search and oracle together) per call; ``ctl[6]`` counts the oracle's.
     """
@@ -345,7 +457,10 @@ def se_drive(
             break
         k = ctl[0]
         room = best_d[0] - dist[k]
-        status, value, nodes = _free_optimum(k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y)
+        box = orc[6] != 0
+        status, value, nodes = _free_optimum(
+            k, R, CH[k, :k], room * (1.0 + 1e-9), orc[3], lat, y, box, lo, hi
+        )
         spent += nodes
         ctl[6] += nodes
         drop = status == 0
@@ -359,7 +474,12 @@ def se_drive(
             orc[4] += 1
         else:
             orc[5] += 1
-            if orc[5] > 2 * orc[4] + 4:
+            if box:
+                # box-aware: only the budget fails; the levels from k up are too large for it
+                orc[2] = k - 1
+                if orc[2] < orc[1]:
+                    orc[0] = 0
+            elif orc[5] > 2 * orc[4] + 4:
                 orc[0] = 0
         ctl[4] = 2
         ctl[5] = 1 if drop else 0
@@ -445,7 +565,65 @@ def _lambda_max_upper(M, v, iters, W):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def level_tables(R, c, use_bound):  # pragma: no cover - compiled
+def _maxtrace_diag(Q, Qi, Vm, sweeps, W):  # pragma: no cover - compiled
+    """A large-trace diagonal ``d >= 0`` (k,) with ``Q - diag(d)`` positive semi-definite (``Q`` (k, k) PD,
+    ``Qi`` its inverse, ``W`` a (k, k) work array).
+
+    ``max sum(d) s.t. Q >= diag(d), d >= 0`` is the dual of ``min tr(Q X), diag(X) >= 1, X >= 0``; with
+    ``X = Vm Vm^T`` (rows of ``Vm`` (k, r), norms >= 1: a warm start, updated in place) ``sweeps`` passes
+    of the mixing method (Wang, Chang & Kolter 2017; each row set to its best value given the others,
+    ``-g_i / min(||g_i||, Q_ii)``, ``g_i = sum_{j != i} Q_ij v_j``) approach it, and
+    ``d_i = max(Q_ii - ||g_i||, 0)`` recovers the dual. Then certified: scaled by ``1 / lam``, ``lam`` a
+    certified upper bound on ``lambda_max(D^1/2 Q^-1 D^1/2)`` (:func:`_lambda_max_upper`), so that
+    ``Q >= diag(d)``, less a rounding margin. Hand-written (not an SDP solver): it runs once per level of
+    a search, in milliseconds.
+    """
+    k, r = Vm.shape
+    QV = Q @ Vm
+    g = np.empty(r)
+    for _ in range(sweeps):
+        for i in range(k):
+            ng = 0.0
+            for a in range(r):
+                g[a] = QV[i, a] - Q[i, i] * Vm[i, a]
+                ng += g[a] * g[a]
+            ng = np.sqrt(ng)
+            if ng == 0.0:
+                continue
+            nv = min(ng, Q[i, i])  # ||v_i|| >= 1: -g_i / Q_ii where that long, else -g_i / ||g_i||
+            for a in range(r):
+                delta = -g[a] / nv - Vm[i, a]
+                if delta != 0.0:
+                    Vm[i, a] += delta
+                    for l in range(k):
+                        QV[l, a] += Q[l, i] * delta
+    d = np.empty(k)
+    for i in range(k):
+        ng = 0.0
+        for a in range(r):
+            t = QV[i, a] - Q[i, i] * Vm[i, a]
+            ng += t * t
+        d[i] = Q[i, i] - np.sqrt(ng)
+    # certify (see above): d <- d / lam, lam >= lambda_max(D^1/2 Q^-1 D^1/2)
+    sd = np.empty(k)
+    for i in range(k):
+        sd[i] = np.sqrt(max(d[i], 0.0))
+    M = np.empty((k, k))
+    for a in range(k):
+        for b in range(k):
+            M[a, b] = sd[a] * Qi[a, b] * sd[b]
+    v = sd.copy()
+    lam = _lambda_max_upper(M, v, MAXTRACE_POWER, W)
+    if not (lam > 0.0 and lam < np.inf):
+        return np.zeros(k)
+    alpha = (1.0 - 1e-9) / lam
+    for i in range(k):
+        d[i] = alpha * sd[i] * sd[i]
+    return d
+
+
+@njit(cache=True)
+def level_tables(R, c, use_bound, maxtrace=False):  # pragma: no cover - compiled
     """``(CH, V, Dk, P1)`` for :func:`se_run` from the upper Cholesky factor ``R`` (n, n).
 
     ``V[k, :k] = -R[:k, :k]^-1 R[:k, k] = R^-1[:k, k] R[k, k]`` (one triangular inverse serves all
@@ -470,6 +648,9 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
     CH[n, :] = c
     Qi = np.zeros((n, n))  # Q_k^-1 in Qi[:k, :k]
     vec = np.zeros(n)  # power-iteration warm start, carried from level to level
+    Vm = np.zeros((n, MAXTRACE_RANK))  # mixing-method rows, carried from level to level
+    Qf = R.T @ R if maxtrace else np.zeros((1, 1))  # Q_k = Qf[:k, :k]
+    Vm[0, 0] = 1.0
     W = np.empty((n, n))
     for k in range(1, n):
         for i in range(k):
@@ -494,6 +675,13 @@ def level_tables(R, c, use_bound):  # pragma: no cover - compiled
             if lam > 0:
                 for i in range(k):
                     Dk[k, i] = (1.0 - 1e-9) / lam / h[i]
+            if maxtrace and k >= 2:
+                Q = np.ascontiguousarray(Qf[:k, :k])
+                Vm[k - 1, :] = 0.0
+                Vm[k - 1, (k - 1) % Vm.shape[1]] = 1.0  # the new level's row: a unit vector
+                d = _maxtrace_diag(Q, np.ascontiguousarray(Qi[:k, :k]), Vm[:k], MAXTRACE_SWEEPS, W)
+                if d.sum() > Dk[k, :k].sum():  # the larger trace (both are valid)
+                    Dk[k, :k] = d
     return CH, V, Dk, P1
 
 
