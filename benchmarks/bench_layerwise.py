@@ -25,6 +25,8 @@ MSE-optimal per-tensor scale of a 64-row weight matrix drawn like w0 (as the lay
     .venv/bin/python benchmarks/bench_layerwise.py             # ~6 minutes: SCIP capped at 60 s, 10 s scaling limit
     .venv/bin/python benchmarks/bench_layerwise.py --full      # SCIP 300 s cap, 60 s scaling limit, more instances
     .venv/bin/python benchmarks/bench_layerwise.py --parts 4 --whole-rows 4 --whole-limit 10   # part 4 only
+    .venv/bin/python benchmarks/bench_layerwise.py --parts 4 --whole-rows 8 --whole-limit 10 \
+        --whole-limit-big 60 --ref-limit 10 --prune-threads 2 --quant-threads 2   # issue 16's done-when run
 """
 
 from __future__ import annotations
@@ -284,11 +286,15 @@ def _fraction(k: int, n: int) -> str:
 
 
 def part_whole_rows(args: argparse.Namespace) -> None:
-    lim = args.whole_limit
-    print(f"\n== 4. whole rows of real layers, 4 bits, {lim:.0f} s per row and solver (issue 16) ==")
+    big = args.whole_limit_big if args.whole_limit_big is not None else args.whole_limit
+    print(
+        f"\n== 4. whole rows of real layers, 4 bits, {args.whole_limit:.0f} s per row (n = 64) and "
+        f"{big:.0f} s (n >= 96) for the new solvers, {args.ref_limit or args.whole_limit:.0f} s for the "
+        "references (issue 16) =="
+    )
     print(
         "new: the exact solvers as they are (gap at a time limit from the Lagrangian bound), pruning with "
-        f"{args.prune_threads} thread(s) per row;"
+        f"{args.prune_threads} thread(s) per row, quantization with {args.quant_threads};"
     )
     print(
         "ref: pruning as before (eigen='diag', keep_leaves=False: diag(G) eigenvalue bound only, no exact "
@@ -296,8 +302,12 @@ def part_whole_rows(args: argparse.Namespace) -> None:
         "max-trace diagonal); same rows, same run"
     )
     quant_exact(*instance(16, "gauss", 0), scale_for(4, 0, 16), 4)  # compile outside the timing
+    verdicts: list[str] = []
     for name, rows in whole_row_sets(args.whole_rows):
         print(f"\n-- {name}: {len(rows)} rows")
+        size = rows[0][1].shape[0]
+        lim = args.whole_limit if size <= 64 else big
+        rlim = args.ref_limit or lim
         print(
             f"{'method':>6} {'solver':>4} {'proved':>18} {'median s':>9} {'median gap (rest)':>18} {'nodes':>10}"
         )
@@ -310,11 +320,13 @@ def part_whole_rows(args: argparse.Namespace) -> None:
                     k = prune_count(n, 4)
                     heur.append(prune_swap(G, w0, k).value)
                     res["new"].append(prune_exact(G, w0, k, time_limit=lim, threads=args.prune_threads))
-                    res["ref"].append(prune_exact(G, w0, k, time_limit=lim, eigen="diag", keep_leaves=False))
+                    res["ref"].append(prune_exact(G, w0, k, time_limit=rlim, eigen="diag", keep_leaves=False))
                 else:
                     heur.append(quant_gptq(G, w0, scale, 4).value)
-                    res["new"].append(quant_exact(G, w0, scale, 4, time_limit=lim))
-                    res["ref"].append(quant_exact(G, w0, scale, 4, time_limit=lim, diag_bound="jacobi"))
+                    res["new"].append(
+                        quant_exact(G, w0, scale, 4, time_limit=lim, threads=args.quant_threads)
+                    )
+                    res["ref"].append(quant_exact(G, w0, scale, 4, time_limit=rlim, diag_bound="jacobi"))
             for tag in ("new", "ref") if res["ref"] else ("new",):
                 rs = res[tag]
                 proved = sum(r.status == "optimal" for r in rs)
@@ -330,6 +342,7 @@ def part_whole_rows(args: argparse.Namespace) -> None:
                 for r, h in zip(res["new"], heur, strict=True)
             )
             print(f"{'':>6} bound <= exact <= heuristic on every row (new): {order}")
+            verdicts.append(_verdict(name, method, size, lim, res["new"], order))
             if not res["ref"]:
                 continue
             same = all(
@@ -361,6 +374,29 @@ def part_whole_rows(args: argparse.Namespace) -> None:
                 print(
                     f"{'':>6} stopped solve's bound <= the other's proved optimum: {held} ({len(checks)} rows)"
                 )
+    print("\n-- issue 16 done-when (new solvers)")
+    for line in verdicts:
+        print(line)
+
+
+def _verdict(name: str, method: str, n: int, lim: float, rs: list, order: bool) -> str:
+    """Issue 16's done-when line for one set and method: n = 64, every row proved with median <= 1 s;
+    n >= 96, >= 80 % of rows proved within 60 s (and the rest with a certified gap); bound <= exact <=
+    heuristic everywhere."""
+    proved = [r for r in rs if r.status == "optimal"]
+    med = statistics.median(r.seconds if r.status == "optimal" else math.inf for r in rs)
+    if n <= 64:
+        ok = med <= 1.0 and order
+        what = f"median {med:.2f} s per row (target <= 1 s; an unproved row counts as infinite)"
+    else:
+        ok = (
+            len(proved) >= 0.8 * len(rs)
+            and lim <= 60.0
+            and order
+            and all(r.status == "optimal" or math.isfinite(r.gap) for r in rs)
+        )
+        what = f"proved {_fraction(len(proved), len(rs))} within {lim:.0f} s (target >= 80 % within 60 s)"
+    return f"{'PASS' if ok else 'FAIL'} {method:>5} {name}: {what}"
 
 
 def main() -> None:
@@ -378,7 +414,25 @@ def main() -> None:
     ap.add_argument("--whole-rows", type=int, default=4, help="part 4: rows per set")
     ap.add_argument("--whole-limit", type=float, default=10.0, help="part 4: seconds per row and solver")
     ap.add_argument(
+        "--whole-limit-big",
+        type=float,
+        default=None,
+        help="part 4: seconds per row for the new solvers on the n >= 96 sets (default: --whole-limit)",
+    )
+    ap.add_argument(
+        "--ref-limit",
+        type=float,
+        default=None,
+        help="part 4: seconds per row for the references (default: as new)",
+    )
+    ap.add_argument(
         "--prune-threads", type=int, default=1, help="part 4: threads of the new exact pruning on one row"
+    )
+    ap.add_argument(
+        "--quant-threads",
+        type=int,
+        default=1,
+        help="part 4: threads of the new exact quantization on one row",
     )
     args = ap.parse_args()
     parts = {p.strip() for p in args.parts.split(",")}
