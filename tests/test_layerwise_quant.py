@@ -282,6 +282,22 @@ def test_threads_same_optimum_and_valid_stopped_bound(rng):
     assert stopped.value >= one.value * (1 - 1e-9)
 
 
+@pytest.mark.parametrize("bits", [2, 4])
+def test_threads_stopped_bound_never_above_optimum(rng, bits):
+    """Split searches stopped at several points (subtrees not started, under way, done): the bound they
+    report (offsets raised by the level bound) stays <= the proved optimum on ill-conditioned rows."""
+    for _ in range(6):
+        G = _decaying(rng, 20, 6.0)
+        w0 = rng.laplace(size=20) * 0.05
+        scale = float(np.abs(w0).max() / (2 ** (bits - 1) - 1) * 0.6)
+        opt = quant_exact(G, w0, scale, bits, time_limit=None)
+        assert opt.status == "optimal"
+        for limit in (1e-4, 2e-3, 2e-2):
+            r = quant_exact(G, w0, scale, bits, time_limit=limit, batch_nodes=20, threads=2, relax=False)
+            assert r.bound <= opt.value * (1 + 1e-9) + 1e-15
+            assert r.value >= opt.value * (1 - 1e-9)
+
+
 def test_unknown_oracle_is_rejected():
     with pytest.raises(ValueError, match="oracle"):
         quant_exact(np.eye(3), np.ones(3), 0.1, 4, oracle="nope")

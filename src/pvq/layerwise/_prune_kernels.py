@@ -212,6 +212,22 @@ def node_spectral_bound(d, h, W, HH, ST, r, dj_free, certify, need):  # pragma: 
 
 
 @njit(cache=True)
+def _sweep(Ms, vs, Md, vd, j, piv, act, m):  # pragma: no cover - compiled
+    """The rank-one step shared by both sides of the search (an OBS downdate of ``H`` when pruning, a
+    Schur-complement sweep of ``S`` when keeping): ``Md = Ms - Ms[:, j] Ms[j, :] / piv`` and
+    ``vd = vs - Ms[:, j] vs_j / piv`` on the rows and columns ``act[:m]`` only. Returns ``vs_j / piv``."""
+    a = vs[j] / piv
+    for t in range(m):
+        i = act[t]
+        vd[i] = vs[i] - a * Ms[i, j]
+        f = Ms[i, j] / piv
+        for u in range(m):
+            l = act[u]
+            Md[i, l] = Ms[i, l] - f * Ms[l, j]
+    return a
+
+
+@njit(cache=True)
 def prune_into(ws, Hs, wd, Hd, j, st, act):  # pragma: no cover - compiled
     """OBS-prune ``j`` from ``(ws, Hs)`` into ``(wd, Hd)`` (copy and rank-one downdate fused); return
     ``ws_j^2 / Hs_jj``. Only the entries on the remaining set (``st != PRUNED``; ``st[j]`` already
@@ -226,14 +242,7 @@ def prune_into(ws, Hs, wd, Hd, j, st, act):  # pragma: no cover - compiled
     hjj = Hs[j, j]
     if hjj <= 0.0:
         hjj = 1e-300
-    a = ws[j] / hjj
-    for t in range(m):
-        i = act[t]
-        wd[i] = ws[i] - a * Hs[i, j]
-        f = Hs[i, j] / hjj
-        for u in range(m):
-            l = act[u]
-            Hd[i, l] = Hs[i, l] - f * Hs[l, j]
+    a = _sweep(Hs, ws, Hd, wd, j, hjj, act, m)
     wd[j] = 0.0
     return ws[j] * a
 
@@ -286,14 +295,7 @@ def keep_into(Ss, gs, Sd, gd, j, st, act, ref):  # pragma: no cover - compiled
     sjj = Ss[j, j]
     if not sjj > 1e-12 * ref:
         return -1.0
-    a = gs[j] / sjj
-    for t in range(m):
-        i = act[t]
-        gd[i] = gs[i] - a * Ss[i, j]
-        f = Ss[i, j] / sjj
-        for u in range(m):
-            l = act[u]
-            Sd[i, l] = Ss[i, l] - f * Ss[l, j]
+    a = _sweep(Ss, gs, Sd, gd, j, sjj, act, m)
     return gs[j] * a
 
 

@@ -9,8 +9,10 @@ lowered under a lock between batches of nodes); every worker keeps its own best 
 is the least of them, so the optimum value does not depend on the timing (only which of several
 equal-valued points is returned could).
 
-At a time limit the bound is the least of: the offset of every subtree not started, and for every
-subtree under way its offset plus its own open bound (:func:`se_open_bound`, partial distances only).
+At a time limit the bound is the least of: for every subtree not started, its offset plus the search's
+level bound on its undecided levels (:func:`_start_bound`), and for every subtree under way its offset
+plus its own open bound (partial distances raised by the same level bound, as the one-thread search
+reports without its Lagrangian part).
 
 Measured on MobileNetV2 ``features.8.conv.0.0`` whole rows (n = 64, 4 bits) with 2 threads on a 2-core
 machine whose other core was busy with another job: 1.02-1.26x the nodes of one thread (the split loses
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pvq.layerwise._quant_kernels import se_drive, se_open_bound
+from pvq.layerwise._quant_kernels import se_drive
+from pvq.layerwise._quant_open import open_bound_dual
 
 __all__ = ["SplitOutcome", "split_search"]
 
@@ -69,6 +72,18 @@ def _subtrees(R, c, CH, V, lo, hi, radius):
             out.append((float(d2), float(v1), float(v2), np.ascontiguousarray(ch2)))
     out.sort(key=lambda s: s[0])
     return out
+
+
+def _start_bound(target: np.ndarray, dk: np.ndarray, p1: np.ndarray, lo: float, hi: float) -> float:
+    """A lower bound on a subtree not started: its undecided levels have the continuous optimum
+    ``target`` (m,); with ``e_i`` its distance to the nearest in-box integer, their cost is at least
+    ``sum_i dk_i e_i^2`` and ``max_i p1_i e_i^2`` (the search's own level bound, ``_fix_lb`` of
+    :mod:`pvq.layerwise._quant_kernels`, with ``dk = Dk[m]``, ``p1 = P1[m]``)."""
+    e = np.where(
+        target <= lo, lo - target, np.where(target >= hi, target - hi, target - np.floor(target + 0.5))
+    )
+    e2 = e * e
+    return float(max((dk * e2).sum(), (p1 * e2).max(initial=0.0)))
 
 
 def split_search(
@@ -124,8 +139,9 @@ def split_search(
             if off >= rad:
                 continue  # pruned by the shared radius
             if deadline is not None and time.perf_counter() > deadline:
+                lb = _start_bound(target, Ds[m], Ps[m], lo, hi)
                 with lock:
-                    open_lb.append(off)
+                    open_lb.append(off + lb)
                 continue
             CHs = np.zeros((m + 1, m))
             CHs[m] = target
@@ -149,7 +165,9 @@ def split_search(
                 if ctl[2]:
                     break
                 if deadline is not None and time.perf_counter() > deadline:
-                    lb = se_open_bound(Rs, z, center, dd, up, dn, lo, hi, ctl, float(bd[0]))
+                    lb = open_bound_dual(
+                        Rs, z, center, dd, up, dn, lo, hi, ctl, float(bd[0]), None, (CHs, Vs, Ds, Ps)
+                    )
                     with lock:
                         open_lb.append(off + lb)
                     break
