@@ -159,6 +159,8 @@ def quant_exact(
         raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
     if stop_bound not in ("lagrange", "open"):
         raise ValueError(f"stop_bound must be 'lagrange' or 'open', got {stop_bound!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     t0 = time.perf_counter()
     G, w0 = check_row(G, w0)
     if not scale > 0 or not np.isfinite(scale):
