@@ -37,7 +37,7 @@ def _decaying(rng, n, decay, m=None):
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
-@pytest.mark.parametrize("order", ["box", "vblast", "natural"])
+@pytest.mark.parametrize("order", ["hybrid", "box", "vblast", "natural"])
 def test_exact_quant_equals_brute_force(rng, bits, order):
     for _ in range(5):
         n = int(rng.integers(2, SIZES[bits] + 1))
@@ -265,6 +265,42 @@ def test_threads_equal_brute_force(rng, bits):
             res = quant_exact(G, w0, scale, bits, threads=threads)
             assert res.status == "optimal"
             assert res.value == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("per_thread", [1, 8, 10_000])
+def test_threads_any_split_depth_equals_one_thread(rng, monkeypatch, per_thread):
+    """However deep the tree is split (one level; a few; down to single levels left), the threaded
+    search proves the one-thread optimum, on rows with clipped weights (centres outside the box) and
+    without."""
+    import pvq.layerwise._quant_split as split
+
+    monkeypatch.setattr(split, "SUBTREES_PER_THREAD", per_thread)
+    for i in range(4):
+        n = 14
+        G = _decaying(rng, n, 4.0)
+        w0 = rng.laplace(size=n) * 0.05
+        scale = float(np.abs(w0).max() / 7 * (0.5 if i % 2 else 1.1))
+        one = quant_exact(G, w0, scale, 4, time_limit=None)
+        two = quant_exact(G, w0, scale, 4, time_limit=None, threads=2)
+        assert one.status == two.status == "optimal"
+        assert two.value == pytest.approx(one.value, rel=1e-9, abs=1e-14)
+
+
+def test_hybrid_order_puts_clipped_weights_first():
+    """The hybrid order decides a weight the grid clips (centre far outside the box) first, and the
+    other weights in V-BLAST's order; the Chang & Han order is the same on the clipped one."""
+    from pvq.layerwise import box_order, vblast_order
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 6)) * 0.1
+    G = np.diag([3.0, 1.0, 5.0, 0.5, 2.0, 4.0]) + A @ A.T  # weakly coupled: the centres stay in the box
+    c = np.array([0.2, -1.3, 2.4, 30.0, 0.6, -2.2])  # c[3] far above hi = 7, and the smallest R_jj
+    hyb, _ = box_order(G, c, -8.0, 7.0, hybrid=True)
+    chang_han, _ = box_order(G, c, -8.0, 7.0)
+    assert hyb[-1] == chang_han[-1] == 3
+    assert vblast_order(G)[-1] != 3
+    rest = [0, 1, 2, 4, 5]
+    assert list(hyb[:-1]) == [rest[j] for j in vblast_order(G[np.ix_(rest, rest)])]
 
 
 def test_threads_same_optimum_and_valid_stopped_bound(rng):

@@ -686,8 +686,10 @@ def level_tables(R, c, use_bound, maxtrace=False):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def box_order_kernel(H, c, lo, hi):  # pragma: no cover - compiled
-    """Chang & Han's box-aware V-BLAST order from ``H = G^-1`` (modified in place); see ``box_order``."""
+def box_order_kernel(H, c, lo, hi, interior_vblast):  # pragma: no cover - compiled
+    """Chang & Han's box-aware V-BLAST order from ``H = G^-1`` (modified in place); see ``box_order``.
+    ``interior_vblast``: a variable whose conditional centre lies inside ``[lo, hi]`` is scored by
+    ``R_jj`` alone (V-BLAST), only one outside the box by Chang & Han's criterion."""
     n = H.shape[0]
     cc = c.copy()
     left = np.ones(n, dtype=np.bool_)
@@ -705,7 +707,10 @@ def box_order_kernel(H, c, lo, hi):  # pragma: no cover - compiled
             z2 = z1 + 1.0 if x >= z1 else z1 - 1.0
             if z2 > hi or z2 < lo:
                 z2 = z1 - 1.0 if x >= z1 else z1 + 1.0
-            cost = abs(z2 - x) / np.sqrt(max(H[i, i], 1e-300))
+            f = abs(z2 - x)
+            if interior_vblast and lo <= x <= hi:
+                f = 1.0
+            cost = f / np.sqrt(max(H[i, i], 1e-300))
             if cost > best:
                 best = cost
                 j = i
