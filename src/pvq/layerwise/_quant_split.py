@@ -144,8 +144,8 @@ def split_search(
     Ps = np.ascontiguousarray(P1[: m + 1, :m])
     lock = threading.Lock()
     shared = {
-        "radius": float(radius), "next": 0, "nodes": 0, "onodes": 0, "helped": 0, "failed": 0, "on": int(orc0[0]),
-        "kmax": int(orc0[2]),
+        "radius": float(radius), "next": 0, "nodes": 0, "onodes": 0, "helped": int(orc0[4]),
+        "failed": int(orc0[5]), "on": int(orc0[0]), "kmax": int(orc0[2]),
     }  # fmt: skip
     bests: list[tuple[float, np.ndarray]] = []
     open_lb: list[float] = []  # bounds of subtrees left unfinished at the deadline
