@@ -172,6 +172,57 @@ def test_keep_into_equals_the_schur_complement_from_scratch(rng):
         assert np.allclose(gd[F], g2[F], rtol=1e-6, atol=1e-9 * np.abs(G @ w0).max())
 
 
+def test_sweeps_never_read_stale_entries(rng):
+    """Both sweeps update whole rows, stale columns included (for speed): with every entry outside the
+    remaining set made NaN, the pruned state still equals the OBS state from scratch and the kept
+    state the Schur complement, and the NaNs stay outside the remaining set."""
+    from pvq.layerwise._linalg import refit
+    from pvq.layerwise._prune_kernels import FREE, KEPT, PRUNED, keep_into, prune_into
+
+    for trial in range(8):
+        n = int(rng.integers(6, 12))
+        G, w0 = _ill_conditioned(rng, n) if trial % 2 else _problem(rng, n, relu=True)
+        st = rng.choice([FREE, PRUNED], size=n, p=[0.7, 0.3]).astype(np.int8)
+        st[:2] = FREE
+        R = np.flatnonzero(st != PRUNED)
+        H = np.full((n, n), np.nan)
+        H[np.ix_(R, R)] = np.linalg.inv(G[np.ix_(R, R)])
+        w = np.full(n, np.nan)
+        w[R] = refit(G, w0, st != PRUNED)[R]
+        st2 = st.copy()
+        st2[0] = PRUNED
+        Hd, wd = np.full((n, n), np.nan), np.full(n, np.nan)
+        prune_into(w, H, wd, Hd, 0, st2, np.empty(n, dtype=np.int64))
+        R2 = np.flatnonzero(st2 != PRUNED)
+        assert np.allclose(Hd[np.ix_(R2, R2)], np.linalg.inv(G[np.ix_(R2, R2)]), rtol=1e-6, atol=1e-12)
+        assert np.allclose(wd[R2], refit(G, w0, st2 != PRUNED)[R2], rtol=1e-6, atol=1e-9)
+        # the keep side, from a state whose stale entries are NaN too
+        st3 = st.copy()
+        S, g, _ = _keep_side_state(G, w0, st3)
+        F = np.flatnonzero(st3 == FREE)
+        Sn, gn = np.full((n, n), np.nan), np.full(n, np.nan)
+        Sn[np.ix_(F, F)], gn[F] = S[np.ix_(F, F)], g[F]
+        st4 = st3.copy()
+        st4[1] = KEPT
+        Sd, gd = np.full((n, n), np.nan), np.full(n, np.nan)
+        keep_into(Sn, gn, Sd, gd, 1, st4, np.empty(n, dtype=np.int64), G[1, 1])
+        S2, g2, _ = _keep_side_state(G, w0, st4)
+        F2 = np.flatnonzero(st4 == FREE)
+        assert np.allclose(Sd[np.ix_(F2, F2)], S2[np.ix_(F2, F2)], rtol=1e-6, atol=1e-9 * np.abs(G).max())
+        assert np.allclose(gd[F2], g2[F2], rtol=1e-6, atol=1e-9 * np.abs(G @ w0).max())
+
+
+def test_sum_r_smallest_equals_the_sorted_sum(rng):
+    """The in-place selection behind the eigenvalue bounds: the sum of the r smallest, ties included."""
+    from pvq.layerwise._prune_kernels import _sum_r_smallest
+
+    for trial in range(3000):
+        m = int(rng.integers(1, 50))
+        r = int(rng.integers(0, m + 2))
+        v = rng.integers(0, 4, size=m).astype(np.float64) if trial % 2 else rng.standard_normal(m)
+        assert _sum_r_smallest(v.copy(), m, r) == pytest.approx(np.sort(v)[:r].sum(), rel=1e-12, abs=1e-12)
+
+
 def test_lambda_max_upper_is_an_upper_bound(rng):
     """The certified lambda_max (Frobenius / row sum, power iteration + Cholesky) is >= the true one."""
     from pvq.layerwise._prune_kernels import lambda_max_upper

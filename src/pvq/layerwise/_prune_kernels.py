@@ -101,10 +101,42 @@ def swap_scan(G, b, keep, S, H, u, E, jj_lo, jj_hi, best_gain):  # pragma: no co
 
 @njit(cache=True)
 def _sum_r_smallest(vals, m, r):  # pragma: no cover - compiled
-    s = np.sort(vals[:m])
+    """The sum of the ``r`` smallest of ``vals[:m]``, which it reorders in place: Hoare's selection puts
+    them first in O(m) expected time, where a sort took O(m log m) and an allocation (measured: with two
+    eigenvalue scalings the sorts took a sixth of the search's time on n = 64 rows)."""
+    if r <= 0:
+        return 0.0
+    if r < m:
+        k = r - 1
+        lo = 0
+        hi = m - 1
+        while lo < hi:
+            a = vals[lo]
+            b = vals[(lo + hi) // 2]
+            c = vals[hi]
+            pivot = max(min(a, b), min(max(a, b), c))  # median of three
+            i = lo
+            j = hi
+            while i <= j:
+                while vals[i] < pivot:
+                    i += 1
+                while vals[j] > pivot:
+                    j -= 1
+                if i <= j:
+                    t = vals[i]
+                    vals[i] = vals[j]
+                    vals[j] = t
+                    i += 1
+                    j -= 1
+            if k <= j:
+                hi = j
+            elif k >= i:
+                lo = i
+            else:
+                break
     t = 0.0
-    for i in range(r):
-        t += s[i]
+    for i in range(min(r, m)):
+        t += vals[i]
     return t
 
 
@@ -215,15 +247,25 @@ def node_spectral_bound(d, h, W, HH, ST, r, dj_free, certify, need):  # pragma: 
 def _sweep(Ms, vs, Md, vd, j, piv, act, m):  # pragma: no cover - compiled
     """The rank-one step shared by both sides of the search (an OBS downdate of ``H`` when pruning, a
     Schur-complement sweep of ``S`` when keeping): ``Md = Ms - Ms[:, j] Ms[j, :] / piv`` and
-    ``vd = vs - Ms[:, j] vs_j / piv`` on the rows and columns ``act[:m]`` only. Returns ``vs_j / piv``."""
+    ``vd = vs - Ms[:, j] vs_j / piv`` on the rows ``act[:m]``. Returns ``vs_j / piv``.
+
+    Each of those rows is updated over all ``n`` columns, the stale ones (outside ``act``) included:
+    their values are never read, and a contiguous row vectorises where the gather over ``act`` did not
+    (measured: ~1.2x faster search on n = 64 rows, the same nodes)."""
     a = vs[j] / piv
+    col = Ms[
+        j
+    ]  # row j for column j: the rows are kept symmetric up to rounding, and only row j is contiguous
+    n = Ms.shape[1]
     for t in range(m):
         i = act[t]
-        vd[i] = vs[i] - a * Ms[i, j]
-        f = Ms[i, j] / piv
-        for u in range(m):
-            l = act[u]
-            Md[i, l] = Ms[i, l] - f * Ms[l, j]
+        cij = Ms[i, j]
+        vd[i] = vs[i] - a * cij
+        f = cij / piv
+        Mi = Ms[i]
+        Di = Md[i]
+        for l in range(n):
+            Di[l] = Mi[l] - f * col[l]
     return a
 
 
@@ -346,14 +388,16 @@ def keep_leaf(st, S, g, base, m, need):  # pragma: no cover - compiled
     if m == 2:
         for t in range(nf):
             ft = F[t]
+            St = S[ft]
+            rt = r[t]
             for u in range(t + 1, nf):
-                stu = S[ft, F[u]]
+                stu = St[F[u]]
                 det = s[t] * s[u] - stu * stu
                 if det <= 1e-12 * s[t] * s[u]:
                     return np.inf, -1, -1, -1
-                g2 = (r[t] * r[t] * s[u] - 2.0 * r[t] * r[u] * stu + r[u] * r[u] * s[t]) / det
-                if g2 > best:
-                    best = g2
+                num = rt * rt * s[u] - 2.0 * rt * r[u] * stu + r[u] * r[u] * s[t]
+                if num > best * det:  # g2 = num / det > best, without a division per pair
+                    best = num / det
                     bt = t
                     bu = u
         if bt < 0:
