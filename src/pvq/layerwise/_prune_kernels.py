@@ -556,10 +556,15 @@ def _eval_node(
     # lower bound on any completion: monotonicity (one more prune at least) and the eigenvalue bound
     # for each diagonal scaling e = scal[q] (lams[q] = lambda_min(e^-1/2 G e^-1/2)):
     # err(P + Z) - err(P) >= lams[q] * sum_{j in Z} e_j w_j^2, |Z| = r.
-    lb2 = 0.0
-    for q in range(ns):
+    # The last scaling first (with eigen="both" the stronger one at the root), and the others only while
+    # the node is still open: a closed node's bound is never read again, so the tree is the same.
+    lb2 = mind
+    close = UB[0] * (1.0 - rtol) - ERR[d]
+    for q in range(ns - 1, -1, -1):
+        if lb2 >= close:
+            break
         lb2 = max(lb2, lams[q] * _sum_r_smallest(vals[q], m, r))
-    lb = ERR[d] + max(mind, lb2)
+    lb = ERR[d] + lb2
     if tconst > -np.inf:
         tv = np.empty(nfree)
         tk = 0.0
