@@ -26,6 +26,14 @@ and still no row of those sets was proved. ``threads=2`` (second core free) took
 took 5.08 s on those n = 56 rows (1.98x), and 0.32 / 1.49 / 3.18 s where one took 0.61 / 2.93 / 5.87 s on
 the 3 n = 64 rows (1.85-1.97x); with the second core busy with another job it gained nothing.
 
+Cheaper nodes, the same tree (scratch script, one thread, MobileNetV2 ``features.8.conv.0.0`` whole
+rows 0 / 1 / 4 of benchmark part 4, n = 64, 4 bits, quiet 2-core machine): the eigenvalue bound's sum of
+the ``r`` smallest scaled energies by in-place selection instead of a sort (5.43 / 14.87 / 4.10 s -> 3.87 /
+11.16 / 2.82 s), pair leaves without a division per pair (-> 3.77 / 10.27 / 2.62 s), the rank-one sweeps
+over whole contiguous rows instead of a gather over the remaining set (-> 2.89 / 7.89 / 2.02 s; 1.1M /
+3.2M / 0.8M nodes throughout), and the second diagonal scaling evaluated only on nodes the first leaves
+open (rows 0 and 4: 2.96 -> 2.74 s, 1.93 -> 1.91 s).
+
 Tried and left off by default, with their numbers on the n = 56 rows: ``leaf_keep=3`` (exact leaves at
 three weights left, O(|F|^3)) cuts the nodes 2.5x (1,176,971 -> 470,627) but not the time (time ratio 0.87-1.09x
 over n = 56 and 64 rows; at n = 64 no such node had 32 or fewer free weights); ``spectral=1/2``, a node-local spectral bound (``lambda_max``
