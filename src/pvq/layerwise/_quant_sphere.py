@@ -256,9 +256,8 @@ def quant_exact(
             if maxtrace:
                 np.copyto(tables[2], level_bounds(R, cp, True, True)[2])
                 maxtrace = False
-            if (
-                split
-            ):  # and on threads from here (a short search stays on one: it is over before the split pays)
+            # and on threads from here (a short search stays on one: it is over before the split pays)
+            if split:
                 return _quant_split(
                     G, w0, scale, n, order_, R, cp, lo, hi, tables, best_z, float(best_d[0]), threads, batch_nodes,
                     orc, kmax if use else 1, use and mode > 0, None if time_limit is None else t0 + time_limit,

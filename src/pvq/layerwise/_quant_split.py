@@ -59,7 +59,7 @@ class SplitOutcome:
     failed: int
 
 
-def _frontier(R, c, CH, V, Dk, P1, lo, hi, radius, want, max_depth):
+def _frontier(R, CH, V, Dk, P1, lo, hi, radius, want, max_depth):
     """The subtrees below the top ``d`` levels of the search order, for the least ``d <= max_depth``
     that gives at least ``want`` of them (fewer when the tree is that narrow): a list of (offset, values
     of levels ``n - 1 .. n - d``, target (n - d,)) with offset + the level bound below ``radius``, least
@@ -136,7 +136,7 @@ def split_search(
     """
     n = R.shape[0]
     CH, V, Dk, P1 = tables
-    subs, depth = _frontier(R, c, CH, V, Dk, P1, lo, hi, radius, SUBTREES_PER_THREAD * threads, n - 1)
+    subs, depth = _frontier(R, CH, V, Dk, P1, lo, hi, radius, SUBTREES_PER_THREAD * threads, n - 1)
     m = n - depth
     Rs = np.ascontiguousarray(R[:m, :m])
     Vs = np.ascontiguousarray(V[: m + 1, :m])
