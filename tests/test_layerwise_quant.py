@@ -334,6 +334,11 @@ def test_threads_stopped_bound_never_above_optimum(rng, bits):
             assert r.value >= opt.value * (1 - 1e-9)
 
 
+def test_unknown_order_is_rejected():
+    with pytest.raises(ValueError, match="order must be one of"):
+        quant_exact(np.eye(3), np.ones(3), 0.1, 4, order="chang-han")
+
+
 @pytest.mark.parametrize("threads", [0, -2])
 def test_threads_below_one_is_rejected(threads):
     with pytest.raises(ValueError, match="threads"):

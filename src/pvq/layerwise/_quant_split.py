@@ -96,9 +96,9 @@ def _start_bounds(targets: np.ndarray, dk: np.ndarray, p1: np.ndarray, lo: float
     ``targets`` (s, m); with ``e_i`` the distance of a target to the nearest in-box integer, their cost is
     at least ``sum_i dk_i e_i^2`` and ``max_i p1_i e_i^2`` (the search's own level bound, ``_fix_lb`` of
     :mod:`pvq.layerwise._quant_kernels`, with ``dk = Dk[m]``, ``p1 = P1[m]``). Returns (s,)."""
-    e = np.where(
-        targets <= lo, lo - targets, np.where(targets >= hi, targets - hi, targets - np.floor(targets + 0.5))
-    )
+    e = targets - np.clip(
+        np.floor(targets + 0.5), lo, hi
+    )  # as in _fix_lb: the rounded value clamped to the box
     e2 = e * e
     return np.maximum((e2 * dk).sum(axis=-1), (e2 * p1).max(axis=-1, initial=0.0))
 
