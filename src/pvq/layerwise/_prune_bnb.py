@@ -45,6 +45,18 @@ left to keep (two n = 56 rows) the node bound was 0.37-1.0x the optimum while th
 were 1.26-2.15x it, and closing every node within 10 % of the incumbent (``rtol=0.1``) only halves the
 nodes.
 
+Where the time goes, and what did not help (scratch scripts, one thread, rows 0-3 of each n = 64 set of
+benchmark part 4, 4 bits, 20 s limit; 52.7 s for the 8 rows). The search is limited by its bounds, not by
+finding the optimum: the 1-swap start is 0-15 % above the optimum on these rows, yet a search started from
+the proved optimum evaluates 87-99 % of the nodes (``benchmarks/bench_layerwise.py --warm-check``). On
+MobileNetV2 row 0 (1.10M nodes), 0.38M are pair leaves, 0.42M nodes have three weights left to keep (90 %
+of them branch) and 0.17M four; evaluating every node twice added 1.5 s to 3.3 s, so the node bounds and
+leaves take about 45 % and the rank-one updates most of the rest. A keep-side eigenvalue bound (``err(K)``
+less the ``q`` largest ``g_t^2 / e_t`` over ``lambda_min``, the prune side's mirror, both scalings) closed no
+node and cost 1.3x the time (67.6 s); the pair leaves as one vectorised, masked pass per row (3.2x faster
+on a 40-free-weight leaf alone, 3.6 -> 1.1 us) left the total unchanged (54.7 s); triples as such a pass
+with ``leaf_keep=3`` took 1.7x the time (row 0: 3.3 -> 5.6 s).
+
 At a time limit (``stop_bound="lagrange"``, the default) the gap comes from a Lagrangian bound of the
 perspective relaxation (:mod:`pvq.layerwise._prune_dual`), its dual maximised at the root in the last
 tenth of the time limit: the reported bound is the least, over the open nodes, of each node's own bound

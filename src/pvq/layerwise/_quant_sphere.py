@@ -32,6 +32,11 @@ costs ~0.05 s at n = 64, ~0.1 s at n = 96, ~0.3 s at n = 128. The rows left open
 reach of any enumeration with these bounds: the Gaussian-heuristic size of the tree (LLL basis, at the
 best value found) is 3e10-9e10 nodes on the rows where the box does not bind, against ~1e7 nodes/s.
 
+The three MiniLM chunk-of-128 rows that the issue-16 run left open at 60 s (rows 0, 3, 7; two threads)
+were given 200 s (scratch script): row 7 was proved in 144 s (1.39e9 nodes); rows 0 and 3 stayed open with
+gaps 0.71 and 0.64 (5.2e9 and 2.5e9 nodes). The paper's SDP bound is no help there: CVXPY + Clarabel did not
+solve it to tolerance in 120 s at n = 128, with or without the box.
+
 The oracle (from 3 bits up): at a node whose undecided levels have their continuous optimum inside the
 box, those levels are solved *without* their box, a closest-vector problem, enumerated in an
 LLL-reduced basis (deep insertions) of their sublattice, which is far better conditioned than the
