@@ -142,6 +142,13 @@ def test_keep_leaf_is_the_best_completion(rng, m):
         keep = st == KEPT
         keep[chosen] = True
         assert row_error(G, w0, refit(G, w0, keep)) == pytest.approx(best, rel=1e-7, abs=1e-9)
+        # entries outside the free set are stale in the search: never used
+        out = st != FREE
+        Sn, gn = S.copy(), g.copy()
+        Sn[out, :] = np.nan
+        Sn[:, out] = np.nan
+        gn[out] = np.nan
+        assert keep_leaf(st, Sn, gn, base, m, -1.0) == (v, i, j, l)
         # incumbent cut-off: only completions below UB count
         for UB in (best * 0.999, best * 1.001 + 1e-12):
             v2, i2, _, _ = keep_leaf(st, S, g, base, m, base - UB)

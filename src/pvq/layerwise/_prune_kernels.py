@@ -410,20 +410,45 @@ def keep_leaf_into(st, S, g, base, m, need, F, s, r):  # pragma: no cover - comp
             return np.inf, -2, -1, -1
         return max(base - best, 0.0), F[bt], -1, -1
     if m == 2:
+        # Each row t first tests all its partners at once: one contiguous pass over the original indices
+        # after F[t], the non-free ones masked out (their entries are stale, never used), that only counts
+        # the better and the singular pairs, so it vectorises (no gather, no division, no branch); only a
+        # row with a better partner is scanned again to find it. Measured (3 interleaved runs, 4 rows of
+        # benchmark part 4, n = 64): the search 1.05-1.2x faster, the same nodes.
+        fr = np.zeros(n, dtype=np.int64)
+        sd = np.zeros(n)
+        for t in range(nf):
+            fr[F[t]] = 1
+            sd[F[t]] = s[t]
         for t in range(nf):
             ft = F[t]
             St = S[ft]
             rt = r[t]
-            for u in range(t + 1, nf):
-                stu = St[F[u]]
-                det = s[t] * s[u] - stu * stu
-                if det <= 1e-12 * s[t] * s[u]:
-                    return np.inf, -1, -1, -1
-                num = rt * rt * s[u] - 2.0 * rt * r[u] * stu + r[u] * r[u] * s[t]
-                if num > best * det:  # g2 = num / det > best, without a division per pair
+            stt = s[t]
+            hit = 0
+            sing = 0
+            # unsigned indices: with signed ones numba's wrap-around of negative indices keeps LLVM from
+            # vectorising the loop
+            for u in range(np.uint64(ft + 1), np.uint64(n)):
+                stu = St[u]
+                su = sd[u]
+                ru = g[u]
+                det = stt * su - stu * stu
+                num = rt * rt * su - 2.0 * rt * ru * stu + ru * ru * stt
+                hit += fr[u] if num > best * det else 0
+                sing += fr[u] if det <= 1e-12 * stt * su else 0
+            if sing:
+                return np.inf, -1, -1, -1
+            if not hit:
+                continue
+            for uu in range(t + 1, nf):
+                stu = St[F[uu]]
+                det = stt * s[uu] - stu * stu
+                num = rt * rt * s[uu] - 2.0 * rt * r[uu] * stu + r[uu] * r[uu] * stt
+                if num > best * det:
                     best = num / det
                     bt = t
-                    bu = u
+                    bu = uu
         if bt < 0:
             return np.inf, -2, -1, -1
         return max(base - best, 0.0), F[bt], F[bu], -1
