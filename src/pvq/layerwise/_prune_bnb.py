@@ -45,17 +45,23 @@ left to keep (two n = 56 rows) the node bound was 0.37-1.0x the optimum while th
 were 1.26-2.15x it, and closing every node within 10 % of the incumbent (``rtol=0.1``) only halves the
 nodes.
 
-Where the time goes, and what did not help (scratch scripts, one thread, rows 0-3 of each n = 64 set of
-benchmark part 4, 4 bits, 20 s limit; 52.7 s for the 8 rows). The search is limited by its bounds, not by
-finding the optimum: the 1-swap start is 0-15 % above the optimum on these rows, yet a search started from
-the proved optimum evaluates 87-99 % of the nodes (``benchmarks/bench_layerwise.py --warm-check``). On
-MobileNetV2 row 0 (1.10M nodes), 0.38M are pair leaves, 0.42M nodes have three weights left to keep (90 %
-of them branch) and 0.17M four; evaluating every node twice added 1.5 s to 3.3 s, so the node bounds and
-leaves take about 45 % and the rank-one updates most of the rest. A keep-side eigenvalue bound (``err(K)``
-less the ``q`` largest ``g_t^2 / e_t`` over ``lambda_min``, the prune side's mirror, both scalings) closed no
-node and cost 1.3x the time (67.6 s); the pair leaves as one vectorised, masked pass per row (3.2x faster
-on a 40-free-weight leaf alone, 3.6 -> 1.1 us) left the total unchanged (54.7 s); triples as such a pass
-with ``leaf_keep=3`` took 1.7x the time (row 0: 3.3 -> 5.6 s).
+Where the time goes (scratch scripts, one thread, rows 0-3 of each n = 64 set of benchmark part 4, 4 bits,
+20 s limit). The search is limited by its bounds, not by finding the optimum: the 1-swap start is 0-15 %
+above the optimum on these rows, yet a search started from the proved optimum evaluates 87-99 % of the
+nodes (``benchmarks/bench_layerwise.py --warm-check``). On MobileNetV2 row 0 (1.10M nodes), 0.38M are pair
+leaves, 0.42M nodes have three weights left to keep (90 % of them branch) and 0.17M four. Cheaper nodes
+again, the same tree (the shared machine's speed drifts by up to 30 % between runs, so A/B runs were
+interleaved): the sum of the ``r`` smallest scaled energies as the total less the few largest when at most
+16 are left out (always at n = 64), where the selection's unpredictable branches cost that much: rows 0-2
+of both sets 47.9 -> 33.8 s (1.4x); the pair leaves as one vectorised, masked pass per row: 1.05-1.2x
+(best of 3 on rows 0 and 2 of each set).
+
+Tried and left off: a keep-side eigenvalue bound (``err(K)`` less the ``q`` largest ``g_t^2 / e_t`` over
+``lambda_min``, the prune side's mirror, both scalings) closed no node and cost 1.3x the time; a max-trace
+diagonal ``G >= diag(d)`` (the quantization search's, certified) as a third scaling has a trace 3-5x the
+others' but cut the nodes of row 0 by 8 % (1,104,818 -> 1,017,442; weighting its trace by ``w0^2``, by the
+OBS costs or by ``1 / diag(G^-1)`` did no better); exact triples as a masked pass with ``leaf_keep=3``:
+1.7x the time (row 0).
 
 At a time limit (``stop_bound="lagrange"``, the default) the gap comes from a Lagrangian bound of the
 perspective relaxation (:mod:`pvq.layerwise._prune_dual`), its dual maximised at the root in the last
