@@ -703,50 +703,59 @@ def bnb_run(
     act = np.empty(n, dtype=np.int64)
     work = np.empty((scal.shape[0] + 3, n))
     evals = 0
+    c = -1  # a node to evaluate: the root on a fresh start (slot 0), else the child just made
     if ctl[1] == 0:
         ctl[1] = 1
         ctl[3] += 1
-        if (
-            _eval_node(
-                0,
-                0,
-                W,
-                HH,
-                ST,
-                ERR,
-                NP,
-                NK,
-                BND,
-                BJ,
-                n_prune,
-                scal,
-                lams,
-                UB,
-                best_st,
-                scratch_w,
-                scratch_H,
-                rtol,
-                T,
-                tconst,
-                SS,
-                SG,
-                EK,
-                SP,
-                SV,
-                spec,
-                leafq,
-                work,
-                act,
-            )
-            == 0
-        ):
-            ctl[2] = 1
-            return
-        PH[0] = 0
         HP[0] = 0
-        ctl[0] = 0
+        c = 0
     d = ctl[0]
-    while evals < max_nodes:
+    while True:
+        if c >= 0:
+            if (
+                _eval_node(
+                    c,
+                    HP[c],
+                    W,
+                    HH,
+                    ST,
+                    ERR,
+                    NP,
+                    NK,
+                    BND,
+                    BJ,
+                    n_prune,
+                    scal,
+                    lams,
+                    UB,
+                    best_st,
+                    scratch_w,
+                    scratch_H,
+                    rtol,
+                    T,
+                    tconst,
+                    SS,
+                    SG,
+                    EK,
+                    SP,
+                    SV,
+                    spec,
+                    leafq,
+                    work,
+                    act,
+                )
+                == 1
+            ):
+                PH[c] = 0
+                d = c
+                if c > 0 and ctl.shape[0] > 4:
+                    ctl[24 + max(min(n - n_prune - NK[c], 19), 0)] += 1
+            elif c == 0:
+                ctl[2] = 1  # the root closed at once
+                return
+            c = -1
+        if evals >= max_nodes:
+            break
         if d < 0:
             ctl[2] = 1
             ctl[0] = d
@@ -795,44 +804,6 @@ def bnb_run(
         if ctl.shape[0] > 4:  # diagnostics: evaluations by the number of weights left to keep
             qq = min(n - n_prune - NK[c], 19)
             ctl[4 + max(qq, 0)] += 1
-        if (
-            _eval_node(
-                c,
-                HP[c],
-                W,
-                HH,
-                ST,
-                ERR,
-                NP,
-                NK,
-                BND,
-                BJ,
-                n_prune,
-                scal,
-                lams,
-                UB,
-                best_st,
-                scratch_w,
-                scratch_H,
-                rtol,
-                T,
-                tconst,
-                SS,
-                SG,
-                EK,
-                SP,
-                SV,
-                spec,
-                leafq,
-                work,
-                act,
-            )
-            == 1
-        ):
-            PH[c] = 0
-            d = c
-            if ctl.shape[0] > 4:
-                ctl[24 + max(min(n - n_prune - NK[c], 19), 0)] += 1
     ctl[0] = d
 
 
