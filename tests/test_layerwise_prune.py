@@ -230,9 +230,8 @@ def test_sum_r_smallest_equals_the_sorted_sum(rng):
         r = int(rng.integers(0, m + 2))
         v = rng.integers(0, 4, size=m).astype(np.float64) if trial % 2 else rng.standard_normal(m)
         if trial % 3 == 0:
-            v = np.abs(v) * 10.0 ** rng.integers(
-                -8, 8, size=m
-            )  # non-negative over 16 decades, as in the bounds
+            # non-negative over 16 decades, as in the bounds
+            v = np.abs(v) * 10.0 ** rng.integers(-8, 8, size=m)
         exact = float(np.sort(v)[:r].sum())
         got = _sum_r_smallest(v.copy(), m, r)
         slack = 1e-13 * np.abs(v).sum()

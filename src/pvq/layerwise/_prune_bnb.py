@@ -48,7 +48,8 @@ nodes.
 Where the time goes (scratch scripts, one thread, rows 0-3 of each n = 64 set of benchmark part 4, 4 bits,
 20 s limit). The search is limited by its bounds, not by finding the optimum: the 1-swap start is 0-15 %
 above the optimum on these rows, yet a search started from the proved optimum evaluates 87-99 % of the
-nodes (``benchmarks/bench_layerwise.py --warm-check``). On MobileNetV2 row 0 (1.10M nodes), 0.38M are pair
+nodes (one thread; ``benchmarks/bench_layerwise.py --warm-check``, two threads, 16 rows: a median 0.98x,
+0.74-1.00x). On MobileNetV2 row 0 (1.10M nodes), 0.38M are pair
 leaves, 0.42M nodes have three weights left to keep (90 % of them branch) and 0.17M four. Cheaper nodes
 again, the same tree (the shared machine's speed drifts by up to 30 % between runs, so A/B runs were
 interleaved): the sum of the ``r`` smallest scaled energies as the total less the few largest when at most

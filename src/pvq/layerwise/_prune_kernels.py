@@ -379,17 +379,26 @@ def keep_leaf(st, S, g, base, m, need):  # pragma: no cover - compiled
     no division per third weight (the test ``gain > best`` is cross-multiplied).
     """
     n = st.shape[0]
-    return keep_leaf_into(st, S, g, base, m, need, np.empty(n, dtype=np.int64), np.empty(n), np.empty(n))
+    return keep_leaf_into(st, S, g, base, m, need, np.empty((2, n), dtype=np.int64), np.empty((3, n)))
 
 
 @njit(cache=True)
-def keep_leaf_into(st, S, g, base, m, need, F, s, r):  # pragma: no cover - compiled
-    """:func:`keep_leaf` with the caller's scratch ``F`` (n,) int, ``s``, ``r`` (n,): no allocation."""
+def keep_leaf_into(st, S, g, base, m, need, iw, fw):  # pragma: no cover - compiled
+    """:func:`keep_leaf` with the caller's scratch ``iw`` (2, n) int and ``fw`` (3, n): no allocation
+    (pairs and singles; triples still copy ``S_FF``)."""
     n = st.shape[0]
+    F = iw[0]
+    fr = iw[1]  # 1 on the free set: the mask of the pairs' vectorised pass
+    s = fw[0]
+    r = fw[1]
+    sd = fw[2]  # S_jj on the free set, 0 elsewhere: the same pass's diagonal
     nf = 0
     for i in range(n):
+        fr[i] = 0
+        sd[i] = 0.0
         if st[i] == FREE:
             F[nf] = i
+            fr[i] = 1
             nf += 1
     for t in range(nf):
         s[t] = S[F[t], F[t]]
@@ -415,10 +424,7 @@ def keep_leaf_into(st, S, g, base, m, need, F, s, r):  # pragma: no cover - comp
         # the better and the singular pairs, so it vectorises (no gather, no division, no branch); only a
         # row with a better partner is scanned again to find it. Measured (3 interleaved runs, 4 rows of
         # benchmark part 4, n = 64): the search 1.05-1.2x faster, the same nodes.
-        fr = np.zeros(n, dtype=np.int64)
-        sd = np.zeros(n)
         for t in range(nf):
-            fr[F[t]] = 1
             sd[F[t]] = s[t]
         for t in range(nf):
             ft = F[t]
@@ -589,7 +595,7 @@ def _eval_node(
             return 0
         sp = SP[d]
         v, i, i2, i3 = keep_leaf_into(
-            ST[d], SS[sp], SG[sp], EK[d], nfree - r, EK[d] - UB[0], iwork, work[ns + 1], work[ns + 2]
+            ST[d], SS[sp], SG[sp], EK[d], nfree - r, EK[d] - UB[0], iwork, work[ns + 1 :]
         )
         if i == -2:
             return 0
@@ -701,7 +707,8 @@ def bnb_run(
     scratch_w = np.empty(n)
     scratch_H = np.empty((n, n))
     act = np.empty(n, dtype=np.int64)
-    work = np.empty((scal.shape[0] + 3, n))
+    work = np.empty((scal.shape[0] + 4, n))
+    iwork = np.empty((2, n), dtype=np.int64)
     evals = 0
     c = -1  # a node to evaluate: the root on a fresh start (slot 0), else the child just made
     if ctl[1] == 0:
@@ -742,7 +749,7 @@ def bnb_run(
                     spec,
                     leafq,
                     work,
-                    act,
+                    iwork,
                 )
                 == 1
             ):
